@@ -1,0 +1,246 @@
+"""M2SE, MP4SR's Multimodal Mixup Sequence Encoder, with its pre-training and fine-tuning losses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from user_models.base import SequenceBatch, SequentialRecommender
+from user_models.config import ItemIdMode, M2SEConfig
+from user_models.features import ItemFeatureTable
+from user_models.layers import AttentionPooling, MoEAdaptor, info_nce
+
+
+@dataclass
+class PretrainLosses:
+    """The parts of MP4SR's pre-training objective, and their weighted total."""
+
+    total: torch.Tensor
+    nip_text: torch.Tensor
+    nip_image: torch.Tensor
+    cmcl_text: torch.Tensor
+    cmcl_image: torch.Tensor
+
+
+def sequence_random_dropout(
+    window: torch.Tensor, rate: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Drop each real item of a right-padded (B, T) window with probability ``rate``.
+
+    Kept items keep their order and move to the front; at least two items of every
+    window with two or more are kept, so each window still has a next-item target.
+    """
+    real = window > 0
+    drop = torch.rand(window.shape, generator=generator, device=window.device) < rate
+    keep = real & ~drop
+    # always keep the first two real items (right padding: they sit at columns 0 and 1)
+    keep[:, :2] |= real[:, :2]
+    # stable sort puts kept items first, in their original order
+    order = torch.sort((~keep).to(torch.int8), dim=1, stable=True).indices
+    out = window.gather(1, order)
+    kept_count = keep.sum(dim=1, keepdim=True)
+    columns = torch.arange(window.shape[1], device=window.device).unsqueeze(0)
+    return out.masked_fill(columns >= kept_count, 0)
+
+
+def complementary_mixup(
+    text: torch.Tensor,
+    image: torch.Tensor,
+    max_rate: float,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Swap text and image representations at random positions (MP4SR's sequence mixup).
+
+    text, image: (B, L, d). Each sequence draws p ~ U(0, max_rate) and swaps each
+    position with probability p, giving a text-dominant and an image-dominant
+    sequence that are complementary: their sum equals text + image everywhere.
+    Returns (text_dominant, image_dominant, swapped (B, L) bool).
+    """
+    b, length, _ = text.shape
+    rate = torch.rand(b, 1, generator=generator, device=text.device) * max_rate  # (B, 1)
+    swapped = torch.rand(b, length, generator=generator, device=text.device) < rate  # (B, L)
+    swap = swapped.unsqueeze(-1)
+    return torch.where(swap, image, text), torch.where(swap, text, image), swapped
+
+
+class M2SE(SequentialRecommender):
+    """Items are pooled sentence features of their text and image words; users are sequences.
+
+    An item's modality vector is ``MoE(attention_pool(features))`` (MP4SR eq. 3-6).
+    Pre-training runs two complementary mixed sequences through the shared
+    transformer (NIP + CMCL). For recommendation an item is text + image, plus an ID
+    embedding when ``item_ids="add"`` (eq. 12); users are scored against every item by
+    cosine / tau (eq. 13).
+    """
+
+    config_class = M2SEConfig
+
+    def __init__(self, config: M2SEConfig, features: ItemFeatureTable | None = None):
+        super().__init__(config)
+        self.config: M2SEConfig = config
+        d_in, d = config.feature_dim, config.hidden_size
+        self.text_pool = AttentionPooling(d_in, d)
+        self.image_pool = AttentionPooling(d_in, d)
+        self.text_adaptor = MoEAdaptor(d_in, d, config.num_experts, config.dropout)
+        self.image_adaptor = MoEAdaptor(d_in, d, config.num_experts, config.dropout)
+        self.text_head = nn.Sequential(
+            nn.Linear(d, d), nn.ReLU(), nn.Linear(d, config.projection_size)
+        )
+        self.image_head = nn.Sequential(
+            nn.Linear(d, d), nn.ReLU(), nn.Linear(d, config.projection_size)
+        )
+        self.item_embedding: nn.Embedding | None = None
+        if ItemIdMode(config.item_ids) is ItemIdMode.ADD:
+            self.item_embedding = nn.Embedding(config.num_items + 1, d, padding_idx=0)
+        self.apply(self._init_weights)
+        for adaptor in (self.text_adaptor, self.image_adaptor):
+            nn.init.normal_(adaptor.weight, std=config.initializer_range)
+        if self.item_embedding is not None:
+            with torch.no_grad():
+                self.item_embedding.weight[0].zero_()
+        if features is not None:
+            self.attach_features(features)
+
+    # -- features ----------------------------------------------------------------------
+    def attach_features(self, features: ItemFeatureTable) -> None:
+        """Give the model the item feature table it reads (not saved with the weights)."""
+        if features.num_items != self.config.num_items:
+            raise ValueError(
+                f"feature table has {features.num_items} items, model expects "
+                f"{self.config.num_items}"
+            )
+        if features.dim != self.config.feature_dim:
+            raise ValueError(
+                f"feature dim {features.dim} != config.feature_dim {self.config.feature_dim}"
+            )
+        device = next(self.parameters()).device
+        for name in ("text", "text_mask", "image", "image_mask"):
+            self.register_buffer(
+                f"feat_{name}", getattr(features, name).to(device), persistent=False
+            )
+
+    @property
+    def has_features(self) -> bool:
+        return hasattr(self, "feat_text")
+
+    def _check_features(self) -> None:
+        if not self.has_features:
+            raise RuntimeError(
+                "M2SE has no item features: call model.attach_features(table) "
+                "(pmgen builds the table with `pmgen features`)"
+            )
+
+    def modality_representations(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(...,) item indices -> text (..., d) and image (..., d) representations."""
+        self._check_features()
+        text = self.text_adaptor(self.text_pool(self.feat_text[index], self.feat_text_mask[index]))
+        image = self.image_adaptor(
+            self.image_pool(self.feat_image[index], self.feat_image_mask[index])
+        )
+        return text, image
+
+    def has_image(self, index: torch.Tensor) -> torch.Tensor:
+        return self.feat_image_mask[index].any(dim=-1)
+
+    def item_representations(self, index: torch.Tensor) -> torch.Tensor:
+        text, image = self.modality_representations(index)
+        rep = text + image
+        if self.item_embedding is not None:
+            rep = rep + self.item_embedding(index)
+        return rep
+
+    def similarity(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        users = nn.functional.normalize(users, dim=-1)
+        items = nn.functional.normalize(items, dim=-1)
+        return users @ items.T / self.config.temperature
+
+    # -- pre-training ------------------------------------------------------------------
+    def pretrain_loss(
+        self, batch: SequenceBatch, generator: torch.Generator | None = None, max_cmcl: int = 1024
+    ) -> PretrainLosses:
+        """NIP(t) + NIP(v) + lambda * (CMCL(t) + CMCL(v)) with a loss at every position.
+
+        NIP: the text-dominant (image-dominant) sequence vector at each position
+        predicts the next item's text (image) representation against the other
+        distinct targets of the batch (InfoNCE, tau). CMCL: the two mixed sequences'
+        projected vectors at the same position are positives, other positions
+        negatives (at most ``max_cmcl`` sampled positions, to bound the N^2 term).
+        """
+        cfg = self.config
+        window = torch.cat([batch.item_seq[:, :1], batch.target_seq], dim=1)  # (B, L+1)
+        if self.training and cfg.seq_dropout > 0:
+            window = sequence_random_dropout(window, cfg.seq_dropout, generator)
+        inputs, targets = window[:, :-1], window[:, 1:]  # (B, L), (B, L)
+        text, image = self.modality_representations(inputs)  # (B, L, d) each
+        mixed_text, mixed_image = text, image
+        if self.training and cfg.mixup_max > 0:
+            mixed_text, mixed_image, _ = complementary_mixup(text, image, cfg.mixup_max, generator)
+        hidden_text = self.encoder(mixed_text)  # (B, L, d)
+        hidden_image = self.encoder(mixed_image)  # (B, L, d)
+
+        valid = targets > 0
+        target_ids = targets[valid]  # (P,)
+        unique, inverse = torch.unique(target_ids, return_inverse=True)  # (U,), (P,)
+        cand_text, cand_image = self.modality_representations(unique)  # (U, d)
+
+        nip_text = info_nce(hidden_text[valid], cand_text, inverse, cfg.temperature)
+        with_image = self.has_image(target_ids)
+        if with_image.any():
+            # candidates without an image would be a shared 'no image' vector: leave them out
+            unique_has_image = self.has_image(unique)
+            remap = torch.cumsum(unique_has_image.long(), 0) - 1
+            nip_image = info_nce(
+                hidden_image[valid][with_image],
+                cand_image[unique_has_image],
+                remap[inverse[with_image]],
+                cfg.temperature,
+            )
+        else:
+            nip_image = hidden_image.sum() * 0.0
+
+        z_text = self.text_head(hidden_text[valid])  # (P, k)
+        z_image = self.image_head(hidden_image[valid])  # (P, k)
+        if z_text.shape[0] > max_cmcl:
+            pick = torch.randperm(z_text.shape[0], generator=generator, device=z_text.device)
+            pick = pick[:max_cmcl]
+            z_text, z_image = z_text[pick], z_image[pick]
+        labels = torch.arange(z_text.shape[0], device=z_text.device)
+        cmcl_text = info_nce(z_text, z_image, labels, cfg.temperature)
+        cmcl_image = info_nce(z_image, z_text, labels, cfg.temperature)
+        total = nip_text + nip_image + cfg.cmcl_weight * (cmcl_text + cmcl_image)
+        return PretrainLosses(total, nip_text, nip_image, cmcl_text, cmcl_image)
+
+    # -- fine-tuning -------------------------------------------------------------------
+    @classmethod
+    def for_finetuning(
+        cls,
+        pretrained: M2SE | str,
+        item_ids: ItemIdMode | str = ItemIdMode.ADD,
+        features: ItemFeatureTable | None = None,
+    ) -> M2SE:
+        """A copy of a pre-trained encoder set up for fine-tuning, adding ID embeddings."""
+        source = pretrained if isinstance(pretrained, M2SE) else cls.from_pretrained(pretrained)
+        config = M2SEConfig.from_dict(
+            {**source.config.to_dict(), "item_ids": ItemIdMode(item_ids).value}
+        )
+        model = cls(config)
+        missing, unexpected = model.load_state_dict(source.persistent_state_dict(), strict=False)
+        if unexpected or any(not k.startswith("item_embedding") for k in missing):
+            raise ValueError(f"cannot fine-tune from this model: {missing=} {unexpected=}")
+        table = features
+        if table is None and source.has_features:
+            table = ItemFeatureTable(
+                source.feat_text, source.feat_text_mask, source.feat_image, source.feat_image_mask
+            )
+        if table is not None:
+            model.attach_features(table)
+        return model
+
+    def persistent_state_dict(self) -> dict[str, torch.Tensor]:
+        return {
+            k: v.detach().contiguous()
+            for k, v in self.state_dict().items()
+            if not k.startswith("feat_")
+        }
