@@ -1,4 +1,4 @@
-"""The one in-memory form every reader produces: an item catalogue plus chronological user sequences."""
+"""The one in-memory form every reader produces: an item catalogue plus user sequences."""
 
 from __future__ import annotations
 

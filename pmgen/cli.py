@@ -1,0 +1,307 @@
+"""The `pmgen` command line: one workflow call per command."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="pmgen: personalized headlines, covers and posters from a pre-trained user encoder.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+class ImageWords(str, Enum):
+    auto = "auto"
+    clip = "clip"
+    imagenet = "imagenet"
+    none = "none"
+
+
+class EncoderType(str, Enum):
+    m2se = "m2se"
+    sasrec = "sasrec"
+
+
+class ItemIds(str, Enum):
+    add = "add"
+    none = "none"
+
+
+def _default_data() -> Path:
+    from pmgen.data.sample import sample_dir
+
+    return sample_dir()
+
+
+DataOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        help="Dataset file or folder (PENS, MIND, RecBole, LaMP-4, pmgen JSONL/CSV). "
+        "Default: the bundled sample.",
+    ),
+]
+FormatOpt = Annotated[
+    str, typer.Option("--format", help="auto | pens | mind | recbole | lamp | pmgen")
+]
+WorkdirOpt = Annotated[
+    Path, typer.Option("--workdir", help="Run folder: features, checkpoints, results.")
+]
+SkipOpt = Annotated[
+    bool, typer.Option("--skip-invalid", help="Skip and count bad rows instead of stopping.")
+]
+TextModelOpt = Annotated[
+    str, typer.Option("--text-model", help="Sentence encoder: hub id or local path.")
+]
+ImageWordsOpt = Annotated[
+    ImageWords,
+    typer.Option("--image-words", help="How images become words: CLIP, ImageNet labels, or none."),
+]
+ClipModelOpt = Annotated[str, typer.Option("--clip-model", help="open_clip model name.")]
+ClipTagOpt = Annotated[str, typer.Option("--clip-pretrained", help="open_clip pretrained tag.")]
+EpochsOpt = Annotated[int | None, typer.Option("--epochs", help="Maximum epochs.")]
+BatchOpt = Annotated[int | None, typer.Option("--batch-size", help="Windows per step.")]
+LrOpt = Annotated[float | None, typer.Option("--lr", help="Learning rate.")]
+PatienceOpt = Annotated[
+    int | None, typer.Option("--patience", help="Epochs without a better valid Recall@20.")
+]
+ResumeOpt = Annotated[
+    bool, typer.Option("--resume/--no-resume", help="Continue from the last checkpoint.")
+]
+
+
+def _prepare(
+    data: Path | None,
+    data_format: str,
+    skip_invalid: bool,
+    workdir: Path,
+    with_features: bool,
+    feature_options=None,
+):
+    from accelerate import PartialState
+
+    from pmgen import workflow
+
+    interactions, splits = workflow.read_data(data or _default_data(), data_format, skip_invalid)
+    state = PartialState()
+    if state.is_main_process:
+        typer.echo(interactions.describe())
+        if splits.dropped_users:
+            typer.echo(f"dropped {splits.dropped_users} users with fewer than 3 interactions")
+    prepared = workflow.PreparedData(interactions, splits)
+    if with_features:
+        with state.main_process_first():  # the main process fills the cache, the rest read it
+            prepared.features = workflow.build_features(
+                interactions,
+                splits,
+                workdir,
+                feature_options,
+                progress=state.is_main_process,
+            )
+    return prepared
+
+
+def _features_options(text_model, image_words, clip_model, clip_pretrained):
+    from pmgen.workflow import FeatureOptions
+
+    return FeatureOptions(
+        text_model=text_model,
+        image_words=image_words.value,
+        clip_model=clip_model,
+        clip_pretrained=clip_pretrained,
+    )
+
+
+def _fail(error: Exception) -> None:
+    typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+@app.command()
+def features(
+    data: DataOpt = None,
+    data_format: FormatOpt = "auto",
+    workdir: WorkdirOpt = Path("runs/sample"),
+    skip_invalid: SkipOpt = False,
+    text_model: TextModelOpt = "sentence-transformers/all-MiniLM-L6-v2",
+    image_words: ImageWordsOpt = ImageWords.auto,
+    clip_model: ClipModelOpt = "ViT-B-32",
+    clip_pretrained: ClipTagOpt = "openai",
+) -> None:
+    """Build (or update) the cached text and image-word features of every item."""
+    try:
+        options = _features_options(text_model, image_words, clip_model, clip_pretrained)
+        prepared = _prepare(data, data_format, skip_invalid, workdir, True, options)
+    except (ValueError, FileNotFoundError, OSError) as error:
+        _fail(error)
+    table = prepared.features
+    with_image = int(table.image_mask.any(dim=-1).sum())
+    typer.echo(
+        f"features for {table.num_items} items (dim {table.dim}; {with_image} with image words) "
+        f"in {workdir / 'features'}"
+    )
+
+
+@app.command("pretrain")
+def pretrain_command(
+    data: DataOpt = None,
+    data_format: FormatOpt = "auto",
+    workdir: WorkdirOpt = Path("runs/sample"),
+    skip_invalid: SkipOpt = False,
+    epochs: EpochsOpt = None,
+    batch_size: BatchOpt = None,
+    lr: LrOpt = None,
+    patience: PatienceOpt = None,
+    resume: ResumeOpt = True,
+    text_model: TextModelOpt = "sentence-transformers/all-MiniLM-L6-v2",
+    image_words: ImageWordsOpt = ImageWords.auto,
+) -> None:
+    """MP4SR pre-training of the M2SE encoder (NIP + CMCL); runs under `accelerate launch`."""
+    from pmgen import workflow
+
+    try:
+        options = _features_options(text_model, image_words, "ViT-B-32", "openai")
+        prepared = _prepare(data, data_format, skip_invalid, workdir, True, options)
+        result = workflow.pretrain(
+            prepared,
+            workdir,
+            resume=resume,
+            max_epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=lr,
+            patience=patience,
+        )
+    except (ValueError, FileNotFoundError, OSError) as error:
+        _fail(error)
+    typer.echo(
+        f"pre-trained {result.epochs} epochs; best valid recall@20 {result.best_metric:.4f} "
+        f"at epoch {result.best_epoch}; saved to {result.best_dir}"
+    )
+
+
+@app.command("finetune")
+def finetune_command(
+    data: DataOpt = None,
+    data_format: FormatOpt = "auto",
+    workdir: WorkdirOpt = Path("runs/sample"),
+    skip_invalid: SkipOpt = False,
+    model: Annotated[EncoderType, typer.Option("--model", help="m2se or the sasrec baseline.")] = (
+        EncoderType.m2se
+    ),
+    from_pretrained: Annotated[
+        Path | None,
+        typer.Option(help="Pre-trained M2SE folder. Default: WORKDIR/pretrain/best if present."),
+    ] = None,
+    scratch: Annotated[bool, typer.Option(help="Train M2SE without pre-training.")] = False,
+    item_ids: Annotated[
+        ItemIds, typer.Option(help="add: ID embeddings (eq. 12); none: inductive, for cold items.")
+    ] = ItemIds.add,
+    output_name: Annotated[str, typer.Option(help="Sub-folder of WORKDIR for this run.")] = (
+        "finetune"
+    ),
+    epochs: EpochsOpt = None,
+    batch_size: BatchOpt = None,
+    lr: LrOpt = None,
+    patience: PatienceOpt = None,
+    resume: ResumeOpt = True,
+    text_model: TextModelOpt = "sentence-transformers/all-MiniLM-L6-v2",
+    image_words: ImageWordsOpt = ImageWords.auto,
+) -> None:
+    """Fine-tune for next-item prediction (M2SE or SASRec); early stopping on Recall@20."""
+    from pmgen import workflow
+
+    try:
+        pretrained = from_pretrained
+        if model is EncoderType.m2se and pretrained is None and not scratch:
+            pretrained = workdir / workflow.PRETRAIN_DIR / "best"
+            if not (pretrained / "config.json").exists():
+                raise FileNotFoundError(
+                    f"no pre-trained encoder at {pretrained}: run `pmgen pretrain` first, "
+                    "pass --from-pretrained, or use --scratch"
+                )
+        if scratch:
+            pretrained = None
+        options = _features_options(text_model, image_words, "ViT-B-32", "openai")
+        prepared = _prepare(
+            data, data_format, skip_invalid, workdir, model is EncoderType.m2se, options
+        )
+        result = workflow.finetune(
+            prepared,
+            workdir,
+            model_type=model.value,
+            from_pretrained=pretrained,
+            item_ids=item_ids.value,
+            output_name=output_name,
+            resume=resume,
+            max_epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=lr,
+            patience=patience,
+        )
+    except (ValueError, FileNotFoundError, OSError) as error:
+        _fail(error)
+    typer.echo(
+        f"fine-tuned {result.epochs} epochs; best valid recall@20 {result.best_metric:.4f} "
+        f"at epoch {result.best_epoch}; saved to {result.best_dir}"
+    )
+
+
+@app.command("evaluate")
+def evaluate_command(
+    data: DataOpt = None,
+    data_format: FormatOpt = "auto",
+    workdir: WorkdirOpt = Path("runs/sample"),
+    skip_invalid: SkipOpt = False,
+    model_dir: Annotated[
+        list[Path] | None,
+        typer.Option(help="Encoder folder(s) to test. Default: WORKDIR/*/best."),
+    ] = None,
+    cold_threshold: Annotated[
+        int, typer.Option(help="Items with fewer training interactions count as cold.")
+    ] = 10,
+    text_model: TextModelOpt = "sentence-transformers/all-MiniLM-L6-v2",
+    image_words: ImageWordsOpt = ImageWords.auto,
+) -> None:
+    """Recall and NDCG at 5/10/20 over the full item set, leave-one-out, with cold-item rows."""
+    from pmgen import workflow
+    from pmgen.tables import print_table
+
+    try:
+        dirs = model_dir or sorted(p.parent for p in workdir.glob("*/best/config.json"))
+        dirs = [d for d in dirs if d.name != workflow.PRETRAIN_DIR] or dirs
+        if not dirs:
+            raise FileNotFoundError(f"no trained encoder under {workdir}: run `pmgen finetune`")
+        options = _features_options(text_model, image_words, "ViT-B-32", "openai")
+        prepared = _prepare(data, data_format, skip_invalid, workdir, True, options)
+        results = {}
+        for directory in dirs:
+            best = directory / "best" if (directory / "best").exists() else directory
+            name = directory.name if best != directory else directory.parent.name
+            results[name] = workflow.evaluate(prepared, best, cold_threshold)
+    except (ValueError, FileNotFoundError, OSError) as error:
+        _fail(error)
+    print_table(results)
+    typer.echo(f"written to {workflow.save_evaluation(workdir, results)}")
+
+
+@app.command()
+def quickstart(
+    workdir: WorkdirOpt = Path("quickstart-out"),
+    epochs: Annotated[int, typer.Option(help="Maximum epochs per training stage.")] = 60,
+) -> None:
+    """Run the whole loop on the bundled sample: features, pre-train, fine-tune, evaluate."""
+    from pmgen.quickstart import run_quickstart
+
+    try:
+        run_quickstart(workdir, max_epochs=epochs)
+    except (ValueError, FileNotFoundError, OSError) as error:
+        _fail(error)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,47 @@
+"""Evaluation tables: the same rows as Markdown (files, README) and as a rich table (terminal)."""
+
+from __future__ import annotations
+
+METRIC_COLUMNS = ("recall@5", "ndcg@5", "recall@10", "ndcg@10", "recall@20", "ndcg@20")
+
+
+def _label(metric: str) -> str:
+    name, k = metric.split("@")
+    return f"{'R' if name == 'recall' else 'N'}@{k}"
+
+
+def metric_rows(results: dict[str, dict[str, float]]) -> list[tuple[str, str, list[str], int]]:
+    """(model, subset, formatted metrics, users) per model, for all users and cold items."""
+    rows = []
+    for model, metrics in results.items():
+        for subset, prefix, users_key in (
+            ("all", "", "users"),
+            ("cold items", "cold_", "cold_users"),
+        ):
+            if f"{prefix}recall@20" not in metrics:
+                continue
+            values = [f"{metrics.get(prefix + m, float('nan')):.4f}" for m in METRIC_COLUMNS]
+            rows.append((model, subset, values, int(metrics.get(users_key, 0))))
+    return rows
+
+
+def markdown_table(results: dict[str, dict[str, float]]) -> str:
+    header = ["model", "test users", *map(_label, METRIC_COLUMNS), "users"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for model, subset, values, users in metric_rows(results):
+        lines.append("| " + " | ".join([model, subset, *values, str(users)]) + " |")
+    return "\n".join(lines)
+
+
+def print_table(
+    results: dict[str, dict[str, float]], title: str = "Test set, full ranking"
+) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for name in ["model", "test users", *map(_label, METRIC_COLUMNS), "users"]:
+        table.add_column(name, justify="left" if name in ("model", "test users") else "right")
+    for model, subset, values, users in metric_rows(results):
+        table.add_row(model, subset, *values, str(users))
+    Console().print(table)

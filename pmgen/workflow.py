@@ -1,0 +1,197 @@
+"""The encoder workflow: data, splits, item features, pre-training, fine-tuning, evaluation.
+
+The CLI, the quickstart and the benchmarks call these functions; each step reads and
+writes a run directory, so steps can be run one at a time and resumed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from pmgen.data import Interactions, load_interactions
+from pmgen.data.splits import leave_one_out
+from user_models.config import ItemIdMode, M2SEConfig, SASRecConfig, Stage, TrainingConfig
+from user_models.data import SequenceSplits
+from user_models.features import ItemFeatureTable
+
+FEATURES_DIR = "features"
+PRETRAIN_DIR = "pretrain"
+FINETUNE_DIR = "finetune"
+EVALUATION_FILE = "evaluation.json"
+
+
+@dataclass
+class PreparedData:
+    """A dataset read, split leave-one-out, and its item features built."""
+
+    interactions: Interactions
+    splits: SequenceSplits
+    features: ItemFeatureTable | None = None
+
+
+@dataclass
+class FeatureOptions:
+    """Which models turn items into features (MP4SR eq. 1-2)."""
+
+    text_model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    image_words: str = "auto"  # auto | clip | imagenet | none
+    clip_model: str = "ViT-B-32"
+    clip_pretrained: str | None = "openai"
+    top_n_words: int = 15
+    device: str = "cpu"
+
+
+def read_data(
+    data: str | Path, data_format: str = "auto", skip_invalid: bool = False, max_len: int = 50
+) -> tuple[Interactions, SequenceSplits]:
+    """Read a dataset in any supported format and split it leave-one-out."""
+    interactions = load_interactions(data, format=data_format, skip_invalid=skip_invalid)
+    splits = leave_one_out(interactions, max_len=max_len)
+    return interactions, splits
+
+
+def build_features(
+    interactions: Interactions,
+    splits: SequenceSplits,
+    workdir: str | Path,
+    options: FeatureOptions | None = None,
+    progress: bool = True,
+) -> ItemFeatureTable:
+    """Item features for every catalogue item in split order, cached under ``workdir``."""
+    from pmgen.features import SentenceEncoder, build_item_features, resolve_image_describer
+
+    options = options or FeatureOptions()
+    text_encoder = SentenceEncoder(options.text_model, device=options.device)
+    describer = resolve_image_describer(
+        options.image_words,
+        clip_model=options.clip_model,
+        clip_pretrained=options.clip_pretrained,
+        top_n=options.top_n_words,
+    )
+    items = [interactions.items[item_id] for item_id in splits.item_ids]
+    return build_item_features(
+        items,
+        text_encoder,
+        describer,
+        cache_dir=Path(workdir) / FEATURES_DIR,
+        image_slots=options.top_n_words,
+        progress=progress,
+    )
+
+
+def _training_config(stage: Stage, **overrides: object) -> TrainingConfig:
+    settings = {k: v for k, v in overrides.items() if v is not None}
+    return TrainingConfig(stage=stage.value, **settings)
+
+
+def pretrain(
+    prepared: PreparedData,
+    workdir: str | Path,
+    model_overrides: dict[str, object] | None = None,
+    resume: bool = True,
+    progress: bool = True,
+    **training: object,
+):
+    """MP4SR pre-training of an inductive M2SE; the best model lands in workdir/pretrain/best."""
+    from user_models.m2se import M2SE
+    from user_models.trainer import Trainer
+
+    features = _need_features(prepared)
+    config = M2SEConfig(
+        num_items=prepared.splits.num_items,
+        feature_dim=features.dim,
+        max_len=prepared.splits.max_len,
+        **(model_overrides or {}),
+    )
+    model = M2SE(config, features)
+    trainer = Trainer(
+        model,
+        prepared.splits,
+        _training_config(Stage.PRETRAIN, **training),
+        Path(workdir) / PRETRAIN_DIR,
+        resume=resume,
+        progress=progress,
+    )
+    return trainer.train()
+
+
+def finetune(
+    prepared: PreparedData,
+    workdir: str | Path,
+    model_type: str = "m2se",
+    from_pretrained: str | Path | None = None,
+    item_ids: str = ItemIdMode.ADD.value,
+    model_overrides: dict[str, object] | None = None,
+    output_name: str = FINETUNE_DIR,
+    resume: bool = True,
+    progress: bool = True,
+    **training: object,
+):
+    """Fine-tune for next-item prediction: M2SE (pre-trained or from scratch) or SASRec."""
+    from user_models.m2se import M2SE
+    from user_models.sasrec import SASRec
+    from user_models.trainer import Trainer
+
+    splits = prepared.splits
+    overrides = dict(model_overrides or {})
+    if model_type == "sasrec":
+        model = SASRec(
+            SASRecConfig(num_items=splits.num_items, max_len=splits.max_len, **overrides)
+        )
+    elif model_type == "m2se":
+        features = _need_features(prepared)
+        if from_pretrained is not None:
+            model = M2SE.for_finetuning(str(from_pretrained), item_ids=item_ids, features=features)
+        else:
+            config = M2SEConfig(
+                num_items=splits.num_items,
+                feature_dim=features.dim,
+                max_len=splits.max_len,
+                item_ids=item_ids,
+                **overrides,
+            )
+            model = M2SE(config, features)
+    else:
+        raise ValueError(f"model_type must be 'm2se' or 'sasrec', got {model_type!r}")
+    trainer = Trainer(
+        model,
+        splits,
+        _training_config(Stage.FINETUNE, **training),
+        Path(workdir) / output_name,
+        resume=resume,
+        progress=progress,
+    )
+    return trainer.train()
+
+
+def evaluate(
+    prepared: PreparedData,
+    model_dir: str | Path,
+    cold_threshold: int = 10,
+    ks: tuple[int, ...] = (5, 10, 20),
+) -> dict[str, float]:
+    """Test-set Recall/NDCG@K over all items, and over users whose target is a cold item."""
+    from user_models.loading import load_encoder
+    from user_models.metrics import evaluate_full_sort
+
+    model = load_encoder(model_dir, features=prepared.features)
+    histories, targets = prepared.splits.histories("test")
+    return evaluate_full_sort(
+        model, histories, targets, ks=ks, cold_items=prepared.splits.cold_items(cold_threshold)
+    )
+
+
+def save_evaluation(workdir: str | Path, rows: dict[str, dict[str, float]]) -> Path:
+    path = Path(workdir) / EVALUATION_FILE
+    path.write_text(json.dumps(rows, indent=2) + "\n")
+    return path
+
+
+def _need_features(prepared: PreparedData) -> ItemFeatureTable:
+    if prepared.features is None:
+        raise ValueError(
+            "this step needs item features: run `pmgen features` (build_features) first"
+        )
+    return prepared.features
