@@ -134,3 +134,14 @@ def test_checkpoint_swap_is_atomic(tmp_path):
     # killed between the two renames: only the .old copy is left, and resume finds it
     target.rename(tmp_path / "checkpoint.old")
     assert latest_checkpoint(tmp_path) == tmp_path / "checkpoint.old"
+
+
+def test_prefix_supervision_is_one_sequence_per_prefix_with_a_last_position_loss():
+    from user_models.base import SequenceBatch
+    from user_models.data import prefix_sequences
+
+    prefixes = prefix_sequences([[1, 2, 3, 4]], max_len=2)
+    assert prefixes == [[1, 2], [1, 2, 3], [2, 3, 4]]
+    batch = SequenceBatch.from_windows(prefixes, 2, last_only=True)
+    assert batch.item_seq.tolist() == [[1, 0], [1, 2], [2, 3]]
+    assert batch.target_seq.tolist() == [[2, 0], [0, 3], [0, 4]]

@@ -32,7 +32,11 @@ class SequenceBatch:
         )
 
     @classmethod
-    def from_windows(cls, windows: list[list[int]], max_len: int) -> SequenceBatch:
+    def from_windows(
+        cls, windows: list[list[int]], max_len: int, last_only: bool = False
+    ) -> SequenceBatch:
+        """Inputs are each window but its last item, targets the window shifted by one;
+        with ``last_only`` only the last target is kept (RecBole-style supervision)."""
         item_seq = torch.zeros(len(windows), max_len, dtype=torch.long)
         target_seq = torch.zeros_like(item_seq)
         lengths = torch.zeros(len(windows), dtype=torch.long)
@@ -40,7 +44,10 @@ class SequenceBatch:
             window = window[-(max_len + 1) :]
             n = len(window) - 1
             item_seq[row, :n] = torch.tensor(window[:-1])
-            target_seq[row, :n] = torch.tensor(window[1:])
+            if last_only:
+                target_seq[row, n - 1] = window[-1]
+            else:
+                target_seq[row, :n] = torch.tensor(window[1:])
             lengths[row] = n
         return cls(item_seq, lengths, target_seq)
 

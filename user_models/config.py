@@ -18,6 +18,13 @@ class ItemIdMode(str, Enum):
     ADD = "add"  # transductive fine-tuning (MP4SR eq. 12): text + image + ID embedding
 
 
+class Supervision(str, Enum):
+    """Which positions of a training sequence carry a next-item loss."""
+
+    EVERY_POSITION = "every_position"  # one window per max_len items, a loss at each position
+    LAST_POSITION = "last_position"  # RecBole's scheme: one padded sequence per prefix
+
+
 class Stage(str, Enum):
     PRETRAIN = "pretrain"
     FINETUNE = "finetune"
@@ -112,9 +119,11 @@ class TrainingConfig(_JsonConfig):
     num_workers: int = 0
     max_steps_per_epoch: int | None = None
     metric: str = "recall@20"
+    supervision: str = Supervision.EVERY_POSITION.value
 
     def __post_init__(self) -> None:
         Stage(self.stage)
+        Supervision(self.supervision)
         for name in ("batch_size", "max_epochs", "eval_every", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

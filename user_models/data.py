@@ -84,6 +84,14 @@ def pad_sequences(histories: list[list[int]], max_len: int) -> tuple[torch.Tenso
     return batch, lengths
 
 
+def prefix_sequences(train: list[list[int]], max_len: int) -> list[list[int]]:
+    """RecBole's augmentation: every prefix (at most ``max_len`` items) plus its next item.
+
+    Used with a loss at the last position only; kept as the baseline data scheme.
+    """
+    return [seq[max(0, t - max_len) : t + 1] for seq in train for t in range(1, len(seq))]
+
+
 def training_windows(train: list[list[int]], max_len: int) -> list[list[int]]:
     """Cut each training sequence into windows of at most ``max_len + 1`` items.
 

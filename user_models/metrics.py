@@ -89,4 +89,3 @@ def evaluate_full_sort(
         result.update({f"cold_{k}": v for k, v in cold.items()})
         result["cold_users"] = float(is_cold.sum().item())
     return result
-

@@ -18,8 +18,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from user_models.base import SequenceBatch, SequentialRecommender
-from user_models.config import Stage, TrainingConfig
-from user_models.data import SequenceSplits, training_windows
+from user_models.config import Stage, Supervision, TrainingConfig
+from user_models.data import SequenceSplits, prefix_sequences, training_windows
 from user_models.m2se import M2SE
 from user_models.metrics import evaluate_full_sort
 
@@ -173,7 +173,9 @@ class Trainer:
                 print(f"resuming from {checkpoint} after epoch {self.state.epoch}")
         loss_module, optimizer = acc.prepare(_LossModule(self.model, self.stage), optimizer)
 
-        windows = training_windows(self.splits.train, self.model.config.max_len)
+        last_only = Supervision(cfg.supervision) is Supervision.LAST_POSITION
+        cut = prefix_sequences if last_only else training_windows
+        windows = cut(self.splits.train, self.model.config.max_len)
         if not windows:
             raise ValueError("no training sequence has two or more items; nothing to learn")
         per_process = len(windows) // acc.num_processes
@@ -193,13 +195,11 @@ class Trainer:
             loss_module.train()
             started = time.perf_counter()
             total_loss, seen = 0.0, 0
-            bar = tqdm(
-                range(steps), desc=f"{self.stage.value} epoch {epoch + 1}", disable=not show
-            )
+            bar = tqdm(range(steps), desc=f"{self.stage.value} epoch {epoch + 1}", disable=not show)
             for step in bar:
                 idx = shard[step * cfg.batch_size : (step + 1) * cfg.batch_size]
                 batch = SequenceBatch.from_windows(
-                    [windows[i] for i in idx], self.model.config.max_len
+                    [windows[i] for i in idx], self.model.config.max_len, last_only
                 ).to(acc.device)
                 loss = loss_module(batch)
                 optimizer.zero_grad(set_to_none=True)
