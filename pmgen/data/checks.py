@@ -1,0 +1,121 @@
+"""Checks every reader shares: item text present, images readable, history ids known."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from pmgen.data.catalogue import Item
+from pmgen.data.errors import InvalidInputError, ReadReport
+
+EMPTY_TEXT = "empty item text (title and body are both empty)"
+UNKNOWN_ID = "unknown item id"
+MISSING_IMAGE = "missing image file"
+CORRUPT_IMAGE = "corrupt image file"
+MISSING_FIELD = "missing required field"
+
+_ID_SEPARATORS = re.compile(r"[\s,]+")
+
+
+def split_ids(text: str | None) -> list[str]:
+    """Ids from a list cell: separated by spaces, tabs or commas; empty cell -> []."""
+    if not text:
+        return []
+    if "," not in text:
+        return text.split()
+    return [part for part in _ID_SEPARATORS.split(text.strip()) if part]
+
+
+def has_text(
+    item: Item, path: str | Path, line: int | None, field: str, report: ReadReport
+) -> bool:
+    """True if the item has a title or a body; otherwise report ``field`` as empty."""
+    if item.title.strip() or item.body.strip():
+        return True
+    report.invalid(InvalidInputError(path, line, field, EMPTY_TEXT))
+    return False
+
+
+def image_problem(image: Path) -> tuple[str, str] | None:
+    """``None`` if ``image`` opens with PIL, else ``(kind, reason)``.
+
+    The header is checked with ``verify()`` and the pixels are then decoded (JPEGs in
+    draft mode, at reduced size), so truncated files are caught too. Any mode (L, RGBA,
+    CMYK, ...) is accepted.
+    """
+    from PIL import Image  # imported here: readers without images never pay for it
+
+    if not image.is_file():
+        return MISSING_IMAGE, f"{MISSING_IMAGE}: {image}"
+    try:
+        with Image.open(image) as im:
+            im.verify()
+        with Image.open(image) as im:
+            if im.format == "JPEG":
+                im.draft(im.mode, (64, 64))
+            im.load()
+    except Exception as exc:  # PIL raises many types for bad files
+        return CORRUPT_IMAGE, f"{CORRUPT_IMAGE}: {image} ({type(exc).__name__}: {exc})"
+    return None
+
+
+def images_ok(
+    images: Iterable[Path], path: str | Path, line: int | None, field: str, report: ReadReport
+) -> bool:
+    """True if every image is readable; the first bad one goes to ``report.invalid``."""
+    for image in images:
+        problem = image_problem(image)
+        if problem is not None:
+            kind, reason = problem
+            report.invalid(InvalidInputError(path, line, field, reason, kind=kind))
+            return False
+    return True
+
+
+def known_ids(
+    ids: Iterable[str],
+    items: Mapping[str, Item],
+    path: str | Path,
+    line: int | None,
+    field: str,
+    report: ReadReport,
+) -> list[str]:
+    """The ids that are in ``items``, in order.
+
+    An unknown id goes to ``report.invalid``: it raises by default; when skipping, only
+    that one entry is dropped (and counted) and the rest of the history is kept.
+    """
+    ids = list(ids)
+    kept = [item_id for item_id in ids if item_id in items]
+    if len(kept) < len(ids):
+        for item_id in ids:
+            if item_id not in items:
+                reason = f"{UNKNOWN_ID} {item_id!r}"
+                report.invalid(InvalidInputError(path, line, field, reason, kind=UNKNOWN_ID))
+    return kept
+
+
+def merge_history(sequence: list[str], history: list[str]) -> None:
+    """Extend a user's ``sequence`` with a history seen again in a later row, in place.
+
+    Logs such as PENS and MIND repeat the user's whole click history on every row. If
+    ``history`` is already the start of ``sequence`` nothing is added; if it extends
+    ``sequence`` only the new tail is appended; if the two disagree, the history items
+    not yet in ``sequence`` are appended in their order.
+    """
+    if sequence[: len(history)] == history:
+        return
+    if history[: len(sequence)] == sequence:
+        sequence.extend(history[len(sequence) :])
+        return
+    seen = set(sequence)
+    for item_id in history:
+        if item_id not in seen:
+            sequence.append(item_id)
+            seen.add(item_id)
+
+
+def missing_field(path: str | Path, line: int | None, field: str) -> InvalidInputError:
+    """The error for a required field that is absent or empty."""
+    return InvalidInputError(path, line, field, MISSING_FIELD)
