@@ -16,7 +16,7 @@ def metric_rows(results: dict[str, dict[str, float]]) -> list[tuple[str, str, li
     for model, metrics in results.items():
         for subset, prefix, users_key in (
             ("all", "", "users"),
-            ("cold items", "cold_", "cold_users"),
+            ("cold", "cold_", "cold_users"),
         ):
             if f"{prefix}recall@20" not in metrics:
                 continue
@@ -26,7 +26,7 @@ def metric_rows(results: dict[str, dict[str, float]]) -> list[tuple[str, str, li
 
 
 def markdown_table(results: dict[str, dict[str, float]]) -> str:
-    header = ["model", "test users", *map(_label, METRIC_COLUMNS), "users"]
+    header = ["model", "targets", *map(_label, METRIC_COLUMNS), "users"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for model, subset, values, users in metric_rows(results):
         lines.append("| " + " | ".join([model, subset, *values, str(users)]) + " |")
@@ -39,9 +39,14 @@ def print_table(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=title)
-    for name in ["model", "test users", *map(_label, METRIC_COLUMNS), "users"]:
-        table.add_column(name, justify="left" if name in ("model", "test users") else "right")
+    table = Table(title=title, caption="cold: users whose target item has < 10 training clicks")
+    for name in ["model", "targets", *map(_label, METRIC_COLUMNS), "users"]:
+        table.add_column(
+            name, justify="left" if name in ("model", "targets") else "right", no_wrap=True
+        )
     for model, subset, values, users in metric_rows(results):
         table.add_row(model, subset, *values, str(users))
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=120)  # logs and pipes: do not squeeze the table to 80 columns
+    console.print(table)

@@ -120,6 +120,7 @@ class TrainingConfig(_JsonConfig):
     max_steps_per_epoch: int | None = None
     metric: str = "recall@20"
     supervision: str = Supervision.EVERY_POSITION.value
+    max_train_seconds: float | None = None  # stop after the epoch that crosses this budget
 
     def __post_init__(self) -> None:
         Stage(self.stage)

@@ -218,8 +218,16 @@ class Trainer:
                 "epoch": float(self.state.epoch),
                 "loss": total_loss / max(steps, 1),
                 "seconds": elapsed,
+                "train_seconds": self.state.train_seconds,
             }
-            if self.state.epoch % cfg.eval_every == 0 or self.state.epoch == cfg.max_epochs:
+            over_budget = (
+                cfg.max_train_seconds is not None
+                and self.state.train_seconds >= cfg.max_train_seconds
+            )
+            if over_budget:
+                self.state.stopped_early = True
+            last = self.state.epoch == cfg.max_epochs or over_budget
+            if self.state.epoch % cfg.eval_every == 0 or last:
                 record.update(self.validate())
                 metric = record[cfg.metric]
                 if metric > self.state.best_metric:
