@@ -81,7 +81,7 @@ def _image_fingerprint(item: Item, describer: ImageDescriber, slots: int) -> str
         except OSError as exc:
             raise InvalidInputError(path, None, None, "image file not found") from exc
         files.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns])
-    return _sha1([describer.name, describer.top_n, slots, files])
+    return _sha1([describer.name, getattr(describer, "top_n", None), slots, files])
 
 
 def merge_ranked_words(per_image: Sequence[Sequence[str]], limit: int) -> list[str]:
@@ -248,7 +248,7 @@ def build_item_features(
                 new, start = {}, 0
                 for item_id in chunk:
                     n = len(sentences[item_id])
-                    new[item_id] = emb[start : start + n]
+                    new[item_id] = emb[start : start + n].clone()  # not a view of the batch
                     start += n
                 text_feats.update(new)
                 text_flush.put(new, {i: text_fp[i] for i in new})
@@ -292,9 +292,10 @@ def build_item_features(
     finally:
         # Keep whatever was computed, even when an unreadable image stops the build.
         for flusher in (text_flush, image_flush):
-            path = flusher.flush()
-            if path is not None:
-                report.cache_files.append(path)
+            flusher.flush()
+    if cache is not None:
+        modalities = ["text"] if image_modality is None else ["text", image_modality]
+        report.cache_files = [cache.path(m) for m in modalities if cache.path(m).is_file()]
 
     table = _assemble(items, text_feats, image_feats, dim, text_slots, image_slots)
     report.computed_items = len(computed_ids)

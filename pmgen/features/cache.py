@@ -34,6 +34,15 @@ def _safe_part(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "x"
 
 
+def _standalone(tensor: torch.Tensor) -> torch.Tensor:
+    """A float32 CPU tensor owning exactly its memory (safetensors refuses shared storage)."""
+    import torch
+
+    t = tensor.detach().to("cpu", torch.float32).contiguous()
+    owns = t.storage_offset() == 0 and t.untyped_storage().nbytes() == t.numel() * t.element_size()
+    return t if owns else t.clone()
+
+
 class FeatureCache:
     """Item features computed once, reused: ``{modality}__{encoder}.safetensors`` in ``cache_dir``.
 
@@ -116,7 +125,7 @@ class FeatureCache:
         for item_id, tensor in tensors.items():
             if item_id not in fingerprints:
                 raise KeyError(f"no fingerprint given for item {item_id!r}")
-            stored_tensors[item_id] = tensor.detach().to("cpu").float().contiguous().clone()
+            stored_tensors[item_id] = _standalone(tensor)
             stored_fps[item_id] = fingerprints[item_id]
         if write:
             self.flush(modality)

@@ -88,20 +88,56 @@ def _clip_unavailable(model_name: str, pretrained: str, reason: str) -> ModelUna
     )
 
 
+def _resolve_schema_name(model_name: str) -> str:
+    """An ``hf-hub:org/repo`` name as ``local-dir:`` of its cached copy when the hub is off."""
+    from pmgen.features.hub import hub_offline, offline_requested
+
+    if not model_name.startswith("hf-hub:") or not hub_offline():
+        return model_name
+    repo_id = model_name[len("hf-hub:") :]
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        config = try_to_load_from_cache(repo_id, "open_clip_config.json")
+    except ImportError:
+        config = None
+    if not isinstance(config, str):
+        why = "HF_HUB_OFFLINE is set" if offline_requested() else "the hub is unreachable"
+        raise ModelUnavailableError(
+            f"CLIP model {model_name!r}",
+            f"{why} and it is not in the Hugging Face cache",
+            f"{CLIP_REMEDY} {IMAGENET_ALTERNATIVE}",
+        )
+    return "local-dir:" + str(Path(config).parent)
+
+
 def load_clip(
     model_name: str, pretrained: str | None, device: str = "cpu", seed: int = 0
-) -> tuple[torch.nn.Module, object]:
-    """(model, eval transform) from open_clip; random weights when ``pretrained`` is None.
+) -> tuple[torch.nn.Module, object, str]:
+    """(model, eval transform, model name for the tokenizer) from open_clip.
 
-    A pretrained tag loads from the hub, or from the local cache when the hub is off or
-    unreachable; a file path loads that file. Missing weights raise ModelUnavailableError.
+    A built-in name takes ``pretrained``: a tag loads from the hub, or from the local
+    cache when the hub is off or unreachable; a file path loads that file; None builds
+    random weights from ``seed``. An ``hf-hub:`` or ``local-dir:`` name brings its own
+    weights (``pretrained`` is ignored). Missing weights raise ModelUnavailableError.
     """
     import open_clip
     import torch
 
     from pmgen.features.hub import hub_offline, offline_requested
 
-    if open_clip.get_model_config(model_name) is None and ":" not in model_name:
+    if model_name.startswith(("hf-hub:", "local-dir:")):
+        resolved = _resolve_schema_name(model_name)
+        try:
+            model, _, preprocess = open_clip.create_model_and_transforms(resolved, device=device)
+        except Exception as exc:  # noqa: BLE001 - re-raised naming the model
+            raise ModelUnavailableError(
+                f"CLIP model {model_name!r}",
+                f"{type(exc).__name__}: {exc}",
+                f"{CLIP_REMEDY} {IMAGENET_ALTERNATIVE}",
+            ) from exc
+        return model.eval(), preprocess, resolved
+    if open_clip.get_model_config(model_name) is None:
         raise ModelUnavailableError(
             f"CLIP model {model_name!r}",
             "open_clip has no such model config",
@@ -149,8 +185,7 @@ def load_clip(
         if pretrained is None:
             raise
         raise _clip_unavailable(model_name, pretrained, f"{type(exc).__name__}: {exc}") from exc
-    model.eval()
-    return model, preprocess
+    return model.eval(), preprocess, model_name
 
 
 def _encode_prompts(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
@@ -222,22 +257,24 @@ class ClipWordDescriber:
         self.device = device
         self.batch_size = batch_size
         self.prompt = prompt
-        if pretrained is None:
-            weights = f"random-seed{seed}"
+        if model_name.startswith(("hf-hub:", "local-dir:")):
+            weights = ""  # the weights come with the model
+        elif pretrained is None:
+            weights = f"-random-seed{seed}"
         elif Path(pretrained).expanduser().is_file():  # a file: its name and where it lies
             path = Path(pretrained).expanduser().resolve()
-            weights = f"{path.stem}-{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
+            weights = f"-{path.stem}-{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
         else:
-            weights = pretrained
-        name = f"clip-{model_name}-{weights}"
+            weights = f"-{pretrained}"
+        name = f"clip-{model_name}{weights}"
         if vocabulary is not None or prompt != DEFAULT_PROMPT:
             digest = hashlib.sha1("\n".join([prompt, *self.vocabulary]).encode()).hexdigest()
             name += f"-v{digest[:8]}"
         self.name = _safe(name)
-        self.model, self.preprocess = load_clip(model_name, pretrained, device, seed)
+        self.model, self.preprocess, resolved = load_clip(model_name, pretrained, device, seed)
         import open_clip
 
-        self.tokenizer = open_clip.get_tokenizer(model_name)
+        self.tokenizer = open_clip.get_tokenizer(resolved)
         self._word_features: torch.Tensor | None = None
 
     def __repr__(self) -> str:
