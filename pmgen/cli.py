@@ -83,12 +83,11 @@ def _prepare(
     with_features: bool,
     feature_options=None,
 ):
-    from accelerate import PartialState
-
     from pmgen import workflow
+    from user_models.runtime import process_state
 
     interactions, splits = workflow.read_data(data or _default_data(), data_format, skip_invalid)
-    state = PartialState()
+    state = process_state()
     if state.is_main_process:
         typer.echo(interactions.describe())
         if splits.dropped_users:

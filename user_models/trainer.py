@@ -118,7 +118,9 @@ class Trainer:
         progress: bool = True,
         accelerator: object | None = None,
     ):
-        from accelerate import Accelerator, DistributedDataParallelKwargs
+        from accelerate import DistributedDataParallelKwargs
+
+        from user_models.runtime import make_accelerator
 
         self.config = config
         self.stage = Stage(config.stage)
@@ -126,7 +128,7 @@ class Trainer:
         self.output_dir = Path(output_dir)
         self.resume = resume
         self.progress = progress
-        self.accelerator = accelerator or Accelerator(
+        self.accelerator = accelerator or make_accelerator(
             kwargs_handlers=[
                 # the CMCL heads are unused when fine-tuning; feature buffers never change
                 DistributedDataParallelKwargs(find_unused_parameters=True, broadcast_buffers=False)
