@@ -116,6 +116,24 @@ def _features_options(text_model, image_words, clip_model, clip_pretrained):
     )
 
 
+def _training(
+    epochs: int | None, batch_size: int | None, lr: float | None, patience: int | None
+) -> dict[str, object]:
+    return {
+        "max_epochs": epochs,
+        "batch_size": batch_size,
+        "learning_rate": lr,
+        "patience": patience,
+    }
+
+
+def _report_training(verb: str, result) -> None:
+    typer.echo(
+        f"{verb} {result.epochs} epochs; best valid recall@20 {result.best_metric:.4f} "
+        f"at epoch {result.best_epoch}; saved to {result.best_dir}"
+    )
+
+
 def _fail(error: Exception) -> None:
     typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
     raise typer.Exit(1)
@@ -166,21 +184,11 @@ def pretrain_command(
     try:
         options = _features_options(text_model, image_words, "ViT-B-32", "openai")
         prepared = _prepare(data, data_format, skip_invalid, workdir, True, options)
-        result = workflow.pretrain(
-            prepared,
-            workdir,
-            resume=resume,
-            max_epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=lr,
-            patience=patience,
-        )
+        training = _training(epochs, batch_size, lr, patience)
+        result = workflow.pretrain(prepared, workdir, resume=resume, **training)
     except (ValueError, FileNotFoundError, OSError) as error:
         _fail(error)
-    typer.echo(
-        f"pre-trained {result.epochs} epochs; best valid recall@20 {result.best_metric:.4f} "
-        f"at epoch {result.best_epoch}; saved to {result.best_dir}"
-    )
+    _report_training("pre-trained", result)
 
 
 @app.command("finetune")
@@ -237,17 +245,11 @@ def finetune_command(
             item_ids=item_ids.value,
             output_name=output_name,
             resume=resume,
-            max_epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=lr,
-            patience=patience,
+            **_training(epochs, batch_size, lr, patience),
         )
     except (ValueError, FileNotFoundError, OSError) as error:
         _fail(error)
-    typer.echo(
-        f"fine-tuned {result.epochs} epochs; best valid recall@20 {result.best_metric:.4f} "
-        f"at epoch {result.best_epoch}; saved to {result.best_dir}"
-    )
+    _report_training("fine-tuned", result)
 
 
 @app.command("evaluate")

@@ -81,9 +81,22 @@ def build_features(
     )
 
 
-def _training_config(stage: Stage, **overrides: object) -> TrainingConfig:
-    settings = {k: v for k, v in overrides.items() if v is not None}
-    return TrainingConfig(stage=stage.value, **settings)
+def _train(
+    model,
+    prepared: PreparedData,
+    stage: Stage,
+    output_dir: Path,
+    resume: bool,
+    progress: bool,
+    training: dict[str, object],
+):
+    """Train ``model`` with the given settings (None means the default) into ``output_dir``."""
+    from user_models.trainer import Trainer
+
+    settings = {k: v for k, v in training.items() if v is not None}
+    config = TrainingConfig(stage=stage.value, **settings)
+    trainer = Trainer(model, prepared.splits, config, output_dir, resume=resume, progress=progress)
+    return trainer.train()
 
 
 def pretrain(
@@ -96,7 +109,6 @@ def pretrain(
 ):
     """MP4SR pre-training of an inductive M2SE; the best model lands in workdir/pretrain/best."""
     from user_models.m2se import M2SE
-    from user_models.trainer import Trainer
 
     features = _need_features(prepared)
     config = M2SEConfig(
@@ -106,15 +118,8 @@ def pretrain(
         **(model_overrides or {}),
     )
     model = M2SE(config, features)
-    trainer = Trainer(
-        model,
-        prepared.splits,
-        _training_config(Stage.PRETRAIN, **training),
-        Path(workdir) / PRETRAIN_DIR,
-        resume=resume,
-        progress=progress,
-    )
-    return trainer.train()
+    output = Path(workdir) / PRETRAIN_DIR
+    return _train(model, prepared, Stage.PRETRAIN, output, resume, progress, training)
 
 
 def finetune(
@@ -132,7 +137,6 @@ def finetune(
     """Fine-tune for next-item prediction: M2SE (pre-trained or from scratch) or SASRec."""
     from user_models.m2se import M2SE
     from user_models.sasrec import SASRec
-    from user_models.trainer import Trainer
 
     splits = prepared.splits
     overrides = dict(model_overrides or {})
@@ -155,15 +159,8 @@ def finetune(
             model = M2SE(config, features)
     else:
         raise ValueError(f"model_type must be 'm2se' or 'sasrec', got {model_type!r}")
-    trainer = Trainer(
-        model,
-        splits,
-        _training_config(Stage.FINETUNE, **training),
-        Path(workdir) / output_name,
-        resume=resume,
-        progress=progress,
-    )
-    return trainer.train()
+    output = Path(workdir) / output_name
+    return _train(model, prepared, Stage.FINETUNE, output, resume, progress, training)
 
 
 def evaluate(

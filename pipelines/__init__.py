@@ -1,0 +1,1 @@
+"""Generators: headline LLM, cover diffusion and poster layout. Knows nothing of behaviour logs."""
