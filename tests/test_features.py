@@ -221,7 +221,7 @@ def test_tiny_clip_describer(
 
 
 def test_clip_without_weights_is_a_clear_error_and_auto_falls_back(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started = time.monotonic()
     with pytest.raises(ModelUnavailableError, match=r"'ViT-B-32'.*'openai'.*imagenet"):
@@ -229,6 +229,9 @@ def test_clip_without_weights_is_a_clear_error_and_auto_falls_back(
     assert time.monotonic() - started < 5  # no minute of hub retries
     with pytest.raises(ModelUnavailableError, match="unknown pretrained tag"):
         ClipWordDescriber("ViT-B-32", "no-such-tag")
+    import pmgen.features.image as image_module
+
+    monkeypatch.setattr(image_module, "_warned", set())  # earlier tests may have announced it
     with caplog.at_level(logging.WARNING, logger="pmgen.features.image"):
         first = resolve_image_describer("auto", clip_model="ViT-B-32", clip_pretrained="openai")
         second = resolve_image_describer("auto", clip_model="ViT-B-32", clip_pretrained="openai")
