@@ -101,6 +101,17 @@ def latest_checkpoint(output_dir: Path) -> Path | None:
     return None
 
 
+def _epoch_line(record: dict[str, float], is_best: bool) -> str:
+    line = f"epoch {int(record['epoch'])}: loss {record['loss']:.4f} ({record['seconds']:.1f} s)"
+    if "recall@20" in record:
+        line += (
+            f" | valid R@10 {record['recall@10']:.4f} N@10 {record['ndcg@10']:.4f}"
+            f" R@20 {record['recall@20']:.4f}"
+        )
+        line += " *best" if is_best else ""
+    return line
+
+
 class Trainer:
     """Runs epochs of windows, validates on Recall@20, keeps the best model, resumes.
 
@@ -246,8 +257,7 @@ class Trainer:
                         self.state.stopped_early = True
             self.state.history.append(record)
             if show:
-                shown = {k: round(v, 4) for k, v in record.items() if k != "epoch"}
-                tqdm.write(f"epoch {self.state.epoch}: {shown}")
+                tqdm.write(_epoch_line(record, self.state.best_epoch == self.state.epoch))
             if acc.is_main_process:
                 self._save_checkpoint(optimizer)
             acc.wait_for_everyone()
