@@ -1,0 +1,1 @@
+"""Scorers of generated content: ROUGE for headlines (``pmgen.scoring.rouge``)."""
