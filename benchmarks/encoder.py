@@ -208,16 +208,27 @@ def main() -> None:
     parser.add_argument("--target-fraction", type=float, default=0.95)
     parser.add_argument("--image-words", default="auto")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep runs whose result.json already exists"
+    )
     args = parser.parse_args()
     args.data = args.data or fetch_movielens_100k()
     args.out.mkdir(parents=True, exist_ok=True)
     wanted = set(args.runs.split(","))
     results = []
     for name, slug in SLUGS.items():
-        if slug in wanted:
-            print(f"== {name}", flush=True)
-            results.append(run_in_process(name, args))
-            print(json.dumps({k: results[-1][k] for k in ("test", "epochs", "train_seconds")}))
+        if slug not in wanted:
+            continue
+        saved = args.out / slug / "result.json"
+        if args.reuse and saved.exists():
+            print(f"== {name}: reusing {saved}", flush=True)
+            results.append(json.loads(saved.read_text()))
+            continue
+        print(f"== {name}", flush=True)
+        results.append(run_in_process(name, args))
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps(results[-1], indent=2, default=str))
+        print(json.dumps({k: results[-1][k] for k in ("epochs", "train_seconds")}), flush=True)
     print(write_report(results, args))
 
 

@@ -30,6 +30,8 @@ class MoEAdaptor(nn.Module):
     """Mixture of parametric-whitening experts mapping d_in to d0 (MP4SR / UniSRec).
 
     expert_k(x) = (x - b_k) W_k; out = sum_k softmax(x W_g)_k expert_k(x).
+    Computed as one GEMM, sum_k g_k (x W_k) - sum_k g_k (b_k W_k), never materialising
+    the (n, experts, d_in) centred copies.
     """
 
     def __init__(self, in_dim: int, out_dim: int, num_experts: int = 8, dropout: float = 0.2):
@@ -42,9 +44,11 @@ class MoEAdaptor(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         gates = torch.softmax(self.gate(x), dim=-1)  # (..., E)
-        centred = self.dropout(x).unsqueeze(-2) - self.bias  # (..., E, d_in)
-        experts = torch.einsum("...ei,eio->...eo", centred, self.weight)  # (..., E, d0)
-        return (gates.unsqueeze(-1) * experts).sum(dim=-2)  # (..., d0)
+        e, d_in, d_out = self.weight.shape
+        stacked = self.weight.permute(1, 0, 2).reshape(d_in, e * d_out)  # (d_in, E*d0)
+        projected = (self.dropout(x) @ stacked).unflatten(-1, (e, d_out))  # (..., E, d0)
+        shifts = torch.einsum("ei,eio->eo", self.bias, self.weight)  # (E, d0)
+        return (gates.unsqueeze(-1) * (projected - shifts)).sum(dim=-2)  # (..., d0)
 
 
 class TransformerBlock(nn.Module):

@@ -141,11 +141,23 @@ class M2SE(SequentialRecommender):
         )
         return text, image
 
+    def distinct_modality_representations(
+        self, index: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Like :meth:`modality_representations`, computing each distinct item once.
+
+        A batch of 128 windows holds 6,400 positions but at most a few thousand distinct
+        items; pooling and the MoE adaptors then run once per item, not per position.
+        """
+        unique, inverse = torch.unique(index, return_inverse=True)
+        text, image = self.modality_representations(unique)  # (U, d) each
+        return text[inverse], image[inverse]  # (..., d) each
+
     def has_image(self, index: torch.Tensor) -> torch.Tensor:
         return self.feat_image_mask[index].any(dim=-1)
 
     def item_representations(self, index: torch.Tensor) -> torch.Tensor:
-        text, image = self.modality_representations(index)
+        text, image = self.distinct_modality_representations(index)
         rep = text + image
         if self.item_embedding is not None:
             rep = rep + self.item_embedding(index)
@@ -173,7 +185,7 @@ class M2SE(SequentialRecommender):
         if self.training and cfg.seq_dropout > 0:
             window = sequence_random_dropout(window, cfg.seq_dropout, generator)
         inputs, targets = window[:, :-1], window[:, 1:]  # (B, L), (B, L)
-        text, image = self.modality_representations(inputs)  # (B, L, d) each
+        text, image = self.distinct_modality_representations(inputs)  # (B, L, d) each
         mixed_text, mixed_image = text, image
         if self.training and cfg.mixup_max > 0:
             mixed_text, mixed_image, _ = complementary_mixup(text, image, cfg.mixup_max, generator)
