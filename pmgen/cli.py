@@ -260,7 +260,7 @@ def evaluate_command(
     skip_invalid: SkipOpt = False,
     model_dir: Annotated[
         list[Path] | None,
-        typer.Option(help="Encoder folder(s) to test. Default: WORKDIR/*/best."),
+        typer.Option(help="Encoder folder(s) to test. Default: every WORKDIR/*/best."),
     ] = None,
     cold_threshold: Annotated[
         int, typer.Option(help="Items with fewer training interactions count as cold.")
@@ -274,7 +274,6 @@ def evaluate_command(
 
     try:
         dirs = model_dir or sorted(p.parent for p in workdir.glob("*/best/config.json"))
-        dirs = [d for d in dirs if d.name != workflow.PRETRAIN_DIR] or dirs
         if not dirs:
             raise FileNotFoundError(f"no trained encoder under {workdir}: run `pmgen finetune`")
         options = _features_options(text_model, image_words, "ViT-B-32", "openai")
