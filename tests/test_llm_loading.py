@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_models import WORDS, save_tiny_causal_lm
 
 import pipelines.models as models
 from pipelines.errors import ModelUnavailableError
@@ -25,50 +26,11 @@ from pipelines.models import (
     resolve_causal_lm,
 )
 
-WORDS = ["the", "a", "news", "headline", "user", "reads", "about", "cats", "and", "dogs", "today"]
-
-
-def _tiny_tokenizer():
-    from tokenizers import Tokenizer, pre_tokenizers
-    from tokenizers.models import WordLevel
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {w: i for i, w in enumerate(["<pad>", "<s>", "</s>", "<unk>", *WORDS])}
-    backend = Tokenizer(WordLevel(vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        bos_token="<s>",
-        eos_token="</s>",
-        pad_token="<pad>",
-        unk_token="<unk>",
-    )
-
 
 @pytest.fixture
 def tiny_lm_dir(tmp_path: Path) -> Path:
     """A seeded random 2-layer Llama (hidden 16) with a word-level tokenizer, saved to disk."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    tokenizer = _tiny_tokenizer()
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(config).eval()
-    folder = tmp_path / "tiny-lm"
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_tiny_causal_lm(tmp_path / "tiny-lm")
 
 
 @pytest.fixture
