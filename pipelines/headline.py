@@ -1,0 +1,242 @@
+"""HeadlinePipeline: a personalized headline from an article body with any causal LM.
+
+The user's signals enter in two ways (``method``): explicit (history titles and
+preference keywords placed in the prompt) and soft (virtual tokens from a projector
+over the user vector, prepended to the input embeddings). The original title is never
+an input: it would leak the answer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+import torch
+
+from pipelines.soft_prompt import SoftPromptProjector, prepend_soft_prompt
+
+SYSTEM_PROMPT = (
+    "You write one news headline for the article given by the user. "
+    "Answer with the headline only: one line, no quotes, no explanation."
+)
+
+
+class PersonalizationMethod(str, Enum):
+    NONE = "none"
+    EXPLICIT = "explicit"  # history titles + keywords in the prompt
+    SOFT = "soft"  # soft prompt from the user vector
+    BOTH = "both"
+
+    @property
+    def uses_prompt(self) -> bool:
+        return self in (PersonalizationMethod.EXPLICIT, PersonalizationMethod.BOTH)
+
+    @property
+    def uses_soft(self) -> bool:
+        return self in (PersonalizationMethod.SOFT, PersonalizationMethod.BOTH)
+
+
+@dataclass
+class HeadlineOutput:
+    """headlines[i] is the best candidate for article i; scores are mean token log-probs."""
+
+    headlines: list[str]
+    candidates: list[list[str]]
+    scores: list[list[float]]
+
+
+_PREAMBLE = re.compile(r"^(?:here is|here's|sure|okay|ok)\b[^:]*:\s*", re.IGNORECASE)
+_LABEL = re.compile(r"^(?:headline|title|answer)\s*[:\-]\s*", re.IGNORECASE)
+_MARKUP = re.compile(r"<\|im_start\|>\s*\w*|<\|[^|]*\|>|<\/?(?:s|im_start|im_end)>")
+_ROLES = {"assistant", "user", "system"}
+
+
+def clean_headline(text: str) -> str:
+    """One clean line from raw generated text: no chat markup, labels, quotes or markdown."""
+    text = _MARKUP.sub(" ", text)
+    for line in text.splitlines():
+        line = line.strip().lstrip("#*-> ").strip()
+        line = _PREAMBLE.sub("", line)
+        line = _LABEL.sub("", line)
+        line = line.strip().strip("*_`").strip().strip("\"'“”‘’").strip()
+        if line and line.lower() not in _ROLES:
+            return re.sub(r"\s+", " ", line)
+    return ""
+
+
+class HeadlinePipeline:
+    """Generate personalized headlines; build with :meth:`from_pretrained` or from parts."""
+
+    def __init__(self, model, tokenizer, projector: SoftPromptProjector | None = None):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.projector = projector
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        tokenizer.padding_side = "left"  # decoder-only batches are padded on the left
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | Path = "HuggingFaceTB/SmolLM2-135M-Instruct",
+        projector: str | Path | SoftPromptProjector | None = None,
+        cache_dir: Path | None = None,
+        dtype: torch.dtype | str = "float32",
+    ) -> HeadlinePipeline:
+        from pipelines.models import load_causal_lm
+
+        model, tokenizer = load_causal_lm(name_or_path, cache_dir=cache_dir, dtype=dtype)
+        if projector is not None and not isinstance(projector, SoftPromptProjector):
+            projector = SoftPromptProjector.from_pretrained(projector)
+        return cls(model, tokenizer, projector)
+
+    # -- steps -------------------------------------------------------------------------
+    def check_inputs(self, articles, history_titles, keywords, user_vectors, soft_prompts, method):
+        for i, article in enumerate(articles):
+            if not isinstance(article, str) or not article.strip():
+                raise ValueError(f"article {i} is empty: {article!r}")
+        for name, values in (("history_titles", history_titles), ("keywords", keywords)):
+            if values is not None and len(values) != len(articles):
+                raise ValueError(f"{name} has {len(values)} rows for {len(articles)} articles")
+        if method.uses_soft:
+            if soft_prompts is None and user_vectors is None:
+                raise ValueError(f"method {method.value!r} needs user_vectors or soft_prompts")
+            if soft_prompts is None and self.projector is None:
+                raise ValueError(
+                    f"method {method.value!r} with user_vectors needs a soft-prompt projector"
+                )
+            given = soft_prompts if soft_prompts is not None else user_vectors
+            if given.shape[0] != len(articles):
+                raise ValueError(f"{given.shape[0]} user rows for {len(articles)} articles")
+
+    def build_prompt(
+        self,
+        article: str,
+        category: str | None = None,
+        history_titles: list[str] | None = None,
+        keywords: list[str] | None = None,
+    ) -> str:
+        """The user turn: the article, and the explicit preference signals when given."""
+        parts = []
+        if history_titles:
+            listed = "\n".join(f"- {t}" for t in history_titles)
+            parts.append(f"Headlines this reader clicked before:\n{listed}")
+        if keywords:
+            parts.append(f"This reader's interests: {', '.join(keywords)}")
+        if category:
+            parts.append(f"Category: {category}")
+        parts.append(f"Article:\n{article.strip()}")
+        parts.append("Write a headline for this reader.")
+        user_turn = "\n\n".join(parts)
+        if getattr(self.tokenizer, "chat_template", None):
+            messages = [
+                {"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "user", "content": user_turn},
+            ]
+            return self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
+        return f"{SYSTEM_PROMPT}\n\n{user_turn}\n\nHeadline:"
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        articles: str | list[str],
+        categories: list[str | None] | None = None,
+        history_titles: list[list[str]] | None = None,
+        keywords: list[list[str]] | None = None,
+        user_vectors: torch.Tensor | None = None,
+        soft_prompts: torch.Tensor | None = None,
+        method: str | PersonalizationMethod = PersonalizationMethod.NONE,
+        num_candidates: int = 1,
+        do_sample: bool = False,
+        temperature: float = 0.8,
+        top_p: float = 0.95,
+        max_new_tokens: int = 24,
+        batch_size: int = 16,
+        seed: int | None = None,
+        return_dict: bool = True,
+    ) -> HeadlineOutput | tuple:
+        # 1. check inputs
+        articles = [articles] if isinstance(articles, str) else list(articles)
+        method = PersonalizationMethod(method)
+        self.check_inputs(articles, history_titles, keywords, user_vectors, soft_prompts, method)
+        if seed is not None:
+            torch.manual_seed(seed)
+        # 2. build prompts; explicit signals only when the method asks for them
+        prompts = [
+            self.build_prompt(
+                article,
+                categories[i] if categories else None,
+                history_titles[i] if history_titles and method.uses_prompt else None,
+                keywords[i] if keywords and method.uses_prompt else None,
+            )
+            for i, article in enumerate(articles)
+        ]
+        # 3. soft prompts from the user vectors (skipped when passed in)
+        if method.uses_soft and soft_prompts is None:
+            soft_prompts = self.projector(user_vectors.to(self.model.device))  # (B, k, h)
+        # 4. generate batch by batch
+        candidates: list[list[str]] = []
+        scores: list[list[float]] = []
+        for start in range(0, len(prompts), batch_size):
+            chunk_soft = None
+            if method.uses_soft:
+                chunk_soft = soft_prompts[start : start + batch_size]
+            texts, chunk_scores = self._generate(
+                prompts[start : start + batch_size],
+                chunk_soft,
+                num_candidates,
+                do_sample,
+                temperature,
+                top_p,
+                max_new_tokens,
+            )
+            for row in range(len(texts) // num_candidates):
+                span = slice(row * num_candidates, (row + 1) * num_candidates)
+                candidates.append([clean_headline(t) for t in texts[span]])
+                scores.append(chunk_scores[span])
+        # 5. the best candidate of each article by mean token log-probability
+        headlines = [
+            cands[max(range(len(cands)), key=lambda j, s=sc: s[j])]
+            for cands, sc in zip(candidates, scores, strict=True)
+        ]
+        if not return_dict:
+            return headlines, candidates, scores
+        return HeadlineOutput(headlines, candidates, scores)
+
+    def _generate(
+        self, prompts, soft, num_candidates, do_sample, temperature, top_p, max_new_tokens
+    ) -> tuple[list[str], list[float]]:
+        enc = self.tokenizer(
+            prompts, return_tensors="pt", padding=True, add_special_tokens=False
+        ).to(self.model.device)
+        embeds = self.model.get_input_embeddings()(enc.input_ids)  # (B, T, h)
+        mask = enc.attention_mask
+        if soft is not None:
+            embeds, mask = prepend_soft_prompt(embeds, mask, soft)  # (B, k + T, h)
+        options = {"do_sample": do_sample, "num_return_sequences": num_candidates}
+        if do_sample:
+            options.update(temperature=temperature, top_p=top_p)
+        elif num_candidates > 1:
+            options["num_beams"] = num_candidates  # distinct greedy candidates: beam search
+        out = self.model.generate(
+            inputs_embeds=embeds,
+            attention_mask=mask,
+            max_new_tokens=max_new_tokens,
+            pad_token_id=self.tokenizer.pad_token_id,
+            return_dict_in_generate=True,
+            output_scores=True,
+            **options,
+        )
+        transition = self.model.compute_transition_scores(
+            out.sequences, out.scores, getattr(out, "beam_indices", None), normalize_logits=True
+        )  # (B * n, new tokens)
+        new_tokens = out.sequences[:, -transition.shape[1] :]
+        real = new_tokens != self.tokenizer.pad_token_id
+        finite = torch.isfinite(transition) & real
+        mean_logprob = transition.masked_fill(~finite, 0).sum(1) / finite.sum(1).clamp(min=1)
+        texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        return texts, mean_logprob.tolist()
