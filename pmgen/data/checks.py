@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from pmgen.data.catalogue import Item
@@ -119,3 +119,44 @@ def merge_history(sequence: list[str], history: list[str]) -> None:
 def missing_field(path: str | Path, line: int | None, field: str) -> InvalidInputError:
     """The error for a required field that is absent or empty."""
     return InvalidInputError(path, line, field, MISSING_FIELD)
+
+
+def read_news_tsv(
+    path: str | Path,
+    columns: Sequence[str],
+    report: ReadReport,
+    *,
+    id_field: str,
+    title_field: str,
+    body_field: str,
+    category_field: str = "Category",
+) -> dict[str, Item]:
+    """Items of a news TSV (PENS or MIND layout), in file order; a repeated id keeps its
+    first row. Rows without an id or without any text go through ``report``."""
+    from pmgen.data.lines import iter_tsv
+
+    items: dict[str, Item] = {}
+    for line, row in iter_tsv(path, columns, report):
+        news_id = row[id_field].strip()
+        if not news_id:
+            report.invalid(missing_field(path, line, id_field))
+            continue
+        item = Item(
+            news_id,
+            title=row[title_field].strip(),
+            body=row[body_field].strip(),
+            category=row[category_field].strip(),
+        )
+        if not has_text(item, path, line, title_field, report):
+            continue
+        items.setdefault(news_id, item)
+        report.rows_read += 1
+    return items
+
+
+def chronological(events: Mapping[str, list[tuple[float, str]]]) -> dict[str, list[str]]:
+    """Per user, item ids ordered by time; equal times keep their file order."""
+    return {
+        user: [item_id for _, item_id in sorted(evs, key=lambda e: e[0])]
+        for user, evs in events.items()
+    }

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pmgen.data.catalogue import Interactions, Item
-from pmgen.data.checks import has_text, known_ids, merge_history, missing_field, split_ids
+from pmgen.data.checks import known_ids, merge_history, missing_field, read_news_tsv, split_ids
 from pmgen.data.errors import InvalidInputError, ReadReport
 from pmgen.data.lines import iter_tsv
 
@@ -42,23 +42,9 @@ def parse_time(text: str) -> TimeKey | None:
 
 def read_mind_news(path: str | Path, report: ReadReport) -> dict[str, Item]:
     """Items of a MIND ``news.tsv``: title = Title, body = Abstract, category = Category."""
-    items: dict[str, Item] = {}
-    for line, row in iter_tsv(path, NEWS_COLUMNS, report, header=None):
-        news_id = row["NewsID"].strip()
-        if not news_id:
-            report.invalid(missing_field(path, line, "NewsID"))
-            continue
-        item = Item(
-            news_id,
-            title=row["Title"].strip(),
-            body=row["Abstract"].strip(),
-            category=row["Category"].strip(),
-        )
-        if not has_text(item, path, line, "Title", report):
-            continue
-        items.setdefault(news_id, item)
-        report.rows_read += 1
-    return items
+    return read_news_tsv(
+        path, NEWS_COLUMNS, report, id_field="NewsID", title_field="Title", body_field="Abstract"
+    )
 
 
 def _clicked(cell: str, path: Path, line: int, report: ReadReport) -> list[str] | None:

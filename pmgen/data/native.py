@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pmgen.data.catalogue import Interactions, Item
-from pmgen.data.checks import has_text, images_ok, known_ids, missing_field
+from pmgen.data.checks import chronological, has_text, images_ok, known_ids, missing_field
 from pmgen.data.errors import InvalidInputError, ReadReport
 from pmgen.data.jsonio import iter_jsonl
 from pmgen.data.lines import WRONG_COLUMNS, iter_lines
@@ -248,10 +248,7 @@ def read_interactions_csv(
             continue
         events.setdefault(user, []).append((time, item_id))
         report.rows_read += 1
-    return {
-        user: [item_id for _, item_id in sorted(evs, key=lambda e: e[0])]
-        for user, evs in events.items()
-    }
+    return chronological(events)
 
 
 # ---------------------------------------------------------------- folder

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pmgen.data.catalogue import Interactions, Item
-from pmgen.data.checks import has_text, known_ids, merge_history, missing_field, split_ids
+from pmgen.data.checks import known_ids, merge_history, missing_field, read_news_tsv, split_ids
 from pmgen.data.errors import InvalidInputError, ReadReport
 from pmgen.data.lines import iter_tsv
 
@@ -44,23 +44,14 @@ def read_pens_news(path: str | Path, report: ReadReport) -> dict[str, Item]:
     Title = Headline, body = News body, category = Category. A repeated News ID keeps
     its first row.
     """
-    items: dict[str, Item] = {}
-    for line, row in iter_tsv(path, NEWS_COLUMNS, report):
-        news_id = row["News ID"].strip()
-        if not news_id:
-            report.invalid(missing_field(path, line, "News ID"))
-            continue
-        item = Item(
-            news_id,
-            title=row["Headline"].strip(),
-            body=row["News body"].strip(),
-            category=row["Category"].strip(),
-        )
-        if not has_text(item, path, line, "Headline", report):
-            continue
-        items.setdefault(news_id, item)
-        report.rows_read += 1
-    return items
+    return read_news_tsv(
+        path,
+        NEWS_COLUMNS,
+        report,
+        id_field="News ID",
+        title_field="Headline",
+        body_field="News body",
+    )
 
 
 def read_pens_log(

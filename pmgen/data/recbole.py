@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pmgen.data.catalogue import Interactions, Item
-from pmgen.data.checks import has_text, known_ids, missing_field
+from pmgen.data.checks import chronological, has_text, known_ids, missing_field
 from pmgen.data.errors import InvalidInputError, ReadReport
 from pmgen.data.lines import iter_lines, split_tsv
 
@@ -127,10 +127,7 @@ def read_recbole_inter(
             continue
         events.setdefault(user, []).append((time, item_id))
         report.rows_read += 1
-    return {
-        user: [item_id for _, item_id in sorted(evs, key=lambda e: e[0])]
-        for user, evs in events.items()
-    }
+    return chronological(events)
 
 
 def read_recbole(
