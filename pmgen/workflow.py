@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from pmgen.data import Interactions, load_interactions
+from pmgen.data import Interactions, Item, load_interactions
 from pmgen.data.splits import leave_one_out
 from user_models.config import ItemIdMode, M2SEConfig, SASRecConfig, Stage, TrainingConfig
 from user_models.data import SequenceSplits
@@ -20,6 +20,7 @@ FEATURES_DIR = "features"
 PRETRAIN_DIR = "pretrain"
 FINETUNE_DIR = "finetune"
 EVALUATION_FILE = "evaluation.json"
+ITEM_INDEX_FILE = "item_index.json"  # catalogue ids in encoder index order (index = position + 1)
 
 
 @dataclass
@@ -60,20 +61,30 @@ def build_features(
     progress: bool = True,
 ) -> ItemFeatureTable:
     """Item features for every catalogue item in split order, cached under ``workdir``."""
+    items = [interactions.items[item_id] for item_id in splits.item_ids]
+    save_item_index(workdir, splits.item_ids)
+    return item_feature_table(items, workdir, options, progress)
+
+
+def item_feature_table(
+    items: list[Item],
+    workdir: str | Path,
+    options: FeatureOptions | None = None,
+    progress: bool = True,
+) -> ItemFeatureTable:
+    """The feature table of ``items`` in this order (row i + 1), from workdir's cache."""
     from pmgen.features import SentenceEncoder, build_item_features, resolve_image_describer
 
     options = options or FeatureOptions()
-    text_encoder = SentenceEncoder(options.text_model, device=options.device)
     describer = resolve_image_describer(
         options.image_words,
         clip_model=options.clip_model,
         clip_pretrained=options.clip_pretrained,
         top_n=options.top_n_words,
     )
-    items = [interactions.items[item_id] for item_id in splits.item_ids]
     return build_item_features(
         items,
-        text_encoder,
+        SentenceEncoder(options.text_model, device=options.device),
         describer,
         cache_dir=Path(workdir) / FEATURES_DIR,
         image_slots=options.top_n_words,
@@ -178,6 +189,26 @@ def evaluate(
     return evaluate_full_sort(
         model, histories, targets, ks=ks, cold_items=prepared.splits.cold_items(cold_threshold)
     )
+
+
+def save_item_index(workdir: str | Path, item_ids: list[str]) -> Path:
+    """Write the catalogue ids in the encoder's index order, so later steps need no logs."""
+    path = Path(workdir) / ITEM_INDEX_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(item_ids) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def read_item_index(workdir: str | Path) -> list[str]:
+    path = Path(workdir) / ITEM_INDEX_FILE
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} not found: build the encoder's features first (`pmgen features` or "
+            "`pmgen pretrain` with the same --workdir)"
+        )
+    return json.loads(path.read_text())
 
 
 def save_evaluation(workdir: str | Path, rows: dict[str, dict[str, float]]) -> Path:
