@@ -21,6 +21,10 @@ SYSTEM_PROMPT = (
     "You write one news headline for the article given by the user. "
     "Answer with the headline only: one line, no quotes, no explanation."
 )
+KEYWORDS_PROMPT = (
+    "You read the headlines a reader clicked and name the reader's interests. "
+    "Answer with short topics separated by commas, nothing else."
+)
 
 
 class PersonalizationMethod(str, Enum):
@@ -64,6 +68,23 @@ def clean_headline(text: str) -> str:
         if line and line.lower() not in _ROLES:
             return re.sub(r"\s+", " ", line)
     return ""
+
+
+def parse_keywords(text: str, limit: int) -> list[str]:
+    """Distinct short keywords (up to 4 words) from an LLM answer, split on commas,
+    semicolons, lines or list numbers; a preamble such as "Sure, here are:" is dropped."""
+    found: list[str] = []
+    text = _MARKUP.sub(" ", text).strip()
+    text = _PREAMBLE.sub("", text.split(":", 1)[1] if _PREAMBLE.match(text) else text)
+    for raw in re.split(r"[,;\n]|\d+\.\s", text):
+        word = raw.strip().lstrip("#*-> ").strip().strip("*_`\"'.").strip()
+        word = _LABEL.sub("", word).strip()
+        short = word and len(word.split()) <= 4 and not word.endswith(":")
+        if short and word.lower() not in {w.lower() for w in found}:
+            found.append(word)
+        if len(found) == limit:
+            break
+    return found
 
 
 class HeadlinePipeline:
@@ -129,16 +150,46 @@ class HeadlinePipeline:
             parts.append(f"Category: {category}")
         parts.append(f"Article:\n{article.strip()}")
         parts.append("Write a headline for this reader.")
-        user_turn = "\n\n".join(parts)
+        return self.chat_prompt(SYSTEM_PROMPT, "\n\n".join(parts), answer_label="Headline")
+
+    def chat_prompt(self, system: str, user_turn: str, answer_label: str = "Answer") -> str:
+        """The model's chat template around one system and one user turn, or plain text."""
         if getattr(self.tokenizer, "chat_template", None):
             messages = [
-                {"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "system", "content": system},
                 {"role": "user", "content": user_turn},
             ]
             return self.tokenizer.apply_chat_template(
                 messages, tokenize=False, add_generation_prompt=True
             )
-        return f"{SYSTEM_PROMPT}\n\n{user_turn}\n\nHeadline:"
+        return f"{system}\n\n{user_turn}\n\n{answer_label}:"
+
+    @torch.no_grad()
+    def extract_keywords(
+        self,
+        history_titles: list[list[str]],
+        num_keywords: int = 5,
+        max_titles: int = 20,
+        batch_size: int = 16,
+    ) -> list[list[str]]:
+        """Preference keywords per user, written by the LLM from the titles they clicked (PMG).
+
+        Uses the last ``max_titles`` titles of each history; greedy, so repeatable.
+        """
+        prompts = []
+        for titles in history_titles:
+            listed = "\n".join(f"- {t.strip()}" for t in titles[-max_titles:] if t.strip())
+            if not listed:
+                raise ValueError("extract_keywords needs at least one non-empty history title")
+            turn = f"Headlines this reader clicked:\n{listed}\n\nList {num_keywords} interests."
+            prompts.append(self.chat_prompt(KEYWORDS_PROMPT, turn, answer_label="Interests"))
+        keywords = []
+        for start in range(0, len(prompts), batch_size):
+            texts, _ = self._generate(
+                prompts[start : start + batch_size], None, 1, False, 1.0, 1.0, 32
+            )
+            keywords.extend(parse_keywords(t, num_keywords) for t in texts)
+        return keywords
 
     @torch.no_grad()
     def __call__(
