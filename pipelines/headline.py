@@ -105,10 +105,17 @@ class HeadlinePipeline:
         projector: str | Path | SoftPromptProjector | None = None,
         cache_dir: Path | None = None,
         dtype: torch.dtype | str = "float32",
+        lora: str | Path | None = None,
     ) -> HeadlinePipeline:
+        """``lora``: a peft adapter folder (e.g. ``.../best/lora`` of ``pmgen train-projector``),
+        merged into the weights so generation runs at the base model's speed."""
         from pipelines.models import load_causal_lm
 
         model, tokenizer = load_causal_lm(name_or_path, cache_dir=cache_dir, dtype=dtype)
+        if lora is not None:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, str(lora)).merge_and_unload()
         if projector is not None and not isinstance(projector, SoftPromptProjector):
             projector = SoftPromptProjector.from_pretrained(projector)
         return cls(model, tokenizer, projector)

@@ -82,9 +82,10 @@ def write_directory_atomically(target: Path, write: Callable[[Path], None]) -> N
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     write(tmp)
-    for f in tmp.iterdir():
-        with open(f, "rb") as handle:
-            os.fsync(handle.fileno())
+    for f in tmp.rglob("*"):  # sub-folders too (a saved adapter, a projector)
+        if f.is_file():
+            with open(f, "rb") as handle:
+                os.fsync(handle.fileno())
     if target.exists():
         shutil.rmtree(old, ignore_errors=True)
         os.replace(target, old)
