@@ -163,6 +163,47 @@ class M2SE(SequentialRecommender):
             rep = rep + self.item_embedding(index)
         return rep
 
+    def new_item_representations(
+        self,
+        text: torch.Tensor,
+        text_mask: torch.Tensor,
+        image: torch.Tensor | None = None,
+        image_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Items outside the catalogue (e.g. generated headlines) from raw features: (N, d).
+
+        text (N, S, d_in) with text_mask (N, S); image (N, S_v, d_in) with image_mask
+        (N, S_v), every slot real when the mask is omitted. Computed as
+        :meth:`modality_representations` does, text + image: an item without an image
+        takes the catalogue's 'no image' path (an all-False mask, which pools to zero),
+        and no ID embedding is added, since a new item has none.
+        """
+        d_in = self.config.feature_dim
+        if text.dim() != 3 or text.shape[-1] != d_in:
+            raise ValueError(f"text must be (N, S, {d_in}), got {tuple(text.shape)}")
+        if tuple(text_mask.shape) != tuple(text.shape[:2]):
+            raise ValueError(
+                f"text_mask must be {tuple(text.shape[:2])}, got {tuple(text_mask.shape)}"
+            )
+        n = text.shape[0]
+        if image is None:
+            if image_mask is not None:
+                raise ValueError("image_mask given without image features")
+            image = text.new_zeros(n, 1, d_in)
+            image_mask = torch.zeros(n, 1, dtype=torch.bool, device=text.device)
+        else:
+            if image.dim() != 3 or image.shape[0] != n or image.shape[-1] != d_in:
+                raise ValueError(f"image must be ({n}, S_v, {d_in}), got {tuple(image.shape)}")
+            if image_mask is None:
+                image_mask = torch.ones(image.shape[:2], dtype=torch.bool, device=image.device)
+            if tuple(image_mask.shape) != tuple(image.shape[:2]):
+                raise ValueError(
+                    f"image_mask must be {tuple(image.shape[:2])}, got {tuple(image_mask.shape)}"
+                )
+        text_rep = self.text_adaptor(self.text_pool(text, text_mask.bool()))
+        image_rep = self.image_adaptor(self.image_pool(image, image_mask.bool()))
+        return text_rep + image_rep
+
     def similarity(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         users = nn.functional.normalize(users, dim=-1)
         items = nn.functional.normalize(items, dim=-1)

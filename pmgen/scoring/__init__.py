@@ -1,1 +1,32 @@
-"""Scorers of generated content: ROUGE for headlines (``pmgen.scoring.rouge``)."""
+"""Scorers of generated content: ROUGE for headlines (``pmgen.scoring.rouge``) and the
+personalization / fidelity / click scores of candidate headlines with their reranking
+(``pmgen.scoring.text``).
+
+Public names load lazily so ``import pmgen.scoring`` does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "TextScorer": "pmgen.scoring.text",
+    "ClickScorer": "pmgen.scoring.text",
+    "CandidateScores": "pmgen.scoring.text",
+    "RerankBy": "pmgen.scoring.text",
+    "rerank": "pmgen.scoring.text",
+    "combined_score": "pmgen.scoring.text",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'pmgen.scoring' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

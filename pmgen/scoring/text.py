@@ -1,0 +1,365 @@
+"""Scores of generated headlines, and reranking of a row's candidates by them.
+
+What is scored, per candidate headline of one article for one user (the DESIGN
+contract "a scorer returns personalization, fidelity and, where a user encoder is
+given, a click score"):
+
+- **personalization**: cosine similarity of the candidate's sentence embedding to the
+  normalized centroid (mean, then L2-normalized) of the embeddings of the user's
+  history titles, each title embedded whole;
+- **fidelity**: cosine similarity to the article body, represented by the normalized
+  mean of the embeddings of its first 10 sentences (:func:`split_sentences`);
+- **click** (:class:`ClickScorer`): the user encoder's own score of the candidate
+  treated as a new item, ``M2SE.similarity`` (cosine / temperature, a raw logit).
+
+All embeddings come from one :class:`~pmgen.features.SentenceEncoder`, whose
+``encode_sentences`` returns L2-normalized vectors. A blank candidate (empty after
+stripping, as ``clean_headline`` can return) has no embedding: it is given the zero
+vector, so its cosine similarities are 0, and for click scoring no text sentences
+(an all-False mask). :meth:`TextScorer.score` embeds a whole batch, deduplicated, in
+one ``encode_sentences`` call.
+
+Reranking (:func:`rerank`) orders candidates by PMG's criterion
+``alpha * log(p) + (1 - alpha) * log(f)`` (:func:`combined_score`), by click score, or
+keeps their order. PMG's scores are probabilities; cosine similarities lie in
+[-1, 1], so each is first mapped to ``(s + 1) / 2`` and clamped into ``[1e-6, 1]``,
+which keeps the log finite and keeps the order of each similarity.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+
+from pmgen.features.text import MAX_SENTENCES, split_sentences
+
+if TYPE_CHECKING:
+    from pmgen.features.text import SentenceEncoder
+    from user_models.m2se import M2SE
+
+SIMILARITY_EPS = 1e-6  # lower clamp of a mapped similarity, so log() stays finite
+
+
+# ----------------------------------------------------------------------------- results
+
+
+@dataclass
+class CandidateScores:
+    """The scores of one article's candidates, index-aligned with its candidate list.
+
+    ``personalization`` and ``fidelity`` are cosine similarities in [-1, 1]; ``click``,
+    when a user encoder scored the candidates, holds its raw similarity logits.
+    """
+
+    personalization: list[float]
+    fidelity: list[float]
+    click: list[float] | None = None
+
+    def __post_init__(self) -> None:
+        self.personalization = [float(x) for x in self.personalization]
+        self.fidelity = [float(x) for x in self.fidelity]
+        if self.click is not None:
+            self.click = [float(x) for x in self.click]
+        n = len(self.personalization)
+        if len(self.fidelity) != n or (self.click is not None and len(self.click) != n):
+            raise ValueError(
+                f"score lists differ in length: personalization {n}, fidelity "
+                f"{len(self.fidelity)}, click "
+                f"{None if self.click is None else len(self.click)}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.personalization)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain lists of floats (``click`` is None when absent): ready for ``json.dumps``."""
+        return {
+            "personalization": list(self.personalization),
+            "fidelity": list(self.fidelity),
+            "click": None if self.click is None else list(self.click),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CandidateScores:
+        return cls(data["personalization"], data["fidelity"], data.get("click"))
+
+
+# --------------------------------------------------------------------------- reranking
+
+
+class RerankBy(str, Enum):
+    """What :func:`rerank` orders candidates by."""
+
+    PMG = "pmg"  # alpha * log(p) + (1 - alpha) * log(f), PMG's selection criterion
+    CLICK = "click"  # the user encoder's click score
+    NONE = "none"  # the order the generator produced
+
+
+def _check_alpha(alpha: float) -> float:
+    alpha = float(alpha)
+    if not 0.0 <= alpha <= 1.0:  # also rejects NaN
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    return alpha
+
+
+def _log_unit(similarity: float) -> float:
+    """log of a cosine similarity mapped from [-1, 1] to (0, 1]: (s + 1) / 2, clamped."""
+    return math.log(min(max((similarity + 1.0) / 2.0, SIMILARITY_EPS), 1.0))
+
+
+def _floats(values: float | Sequence[float] | torch.Tensor) -> float | list[float]:
+    if isinstance(values, torch.Tensor):
+        return values.tolist()
+    if isinstance(values, int | float):
+        return float(values)
+    return [float(v) for v in values]
+
+
+def combined_score(
+    personalization: float | Sequence[float] | torch.Tensor,
+    fidelity: float | Sequence[float] | torch.Tensor,
+    alpha: float = 0.5,
+) -> float | list[float]:
+    """PMG's ``alpha * log(p) + (1 - alpha) * log(f)`` of cosine similarities p and f.
+
+    Each similarity s is mapped to ``(s + 1) / 2`` and clamped into ``[1e-6, 1]``
+    first (see the module docstring). A float for one pair, a list for sequences.
+    """
+    alpha = _check_alpha(alpha)
+    p, f = _floats(personalization), _floats(fidelity)
+    if isinstance(p, float) and isinstance(f, float):
+        return alpha * _log_unit(p) + (1.0 - alpha) * _log_unit(f)
+    if isinstance(p, float) or isinstance(f, float) or len(p) != len(f):
+        raise ValueError("personalization and fidelity must both be scalars or equal-length")
+    return [alpha * _log_unit(a) + (1.0 - alpha) * _log_unit(b) for a, b in zip(p, f, strict=True)]
+
+
+def rerank(scores: CandidateScores, by: RerankBy | str = "pmg", alpha: float = 0.5) -> list[int]:
+    """Candidate indices, best first. Ties keep the generator's order.
+
+    ``by="pmg"``: :func:`combined_score` with ``alpha`` (1 = personalization only,
+    0 = fidelity only); ``by="click"``: the click score (ValueError when the scores
+    have none); ``by="none"``: the original order.
+    """
+    alpha = _check_alpha(alpha)
+    try:
+        mode = RerankBy(by)
+    except ValueError:
+        choices = ", ".join(m.value for m in RerankBy)
+        raise ValueError(f"cannot rerank by {by!r}: choose one of {choices}") from None
+    order = list(range(len(scores)))
+    if mode is RerankBy.NONE:
+        return order
+    if mode is RerankBy.CLICK:
+        if scores.click is None:
+            raise ValueError(
+                "cannot rerank by click: these scores have no click scores "
+                "(score the candidates with a ClickScorer and an M2SE encoder)"
+            )
+        key = scores.click
+    else:
+        key = combined_score(scores.personalization, scores.fidelity, alpha)
+    return sorted(order, key=lambda i: -key[i])
+
+
+# ------------------------------------------------------------------------ text scorer
+
+
+def _embed(encoder: SentenceEncoder, texts: Sequence[str]) -> torch.Tensor:
+    """(len(texts), dim) normalized embeddings, one encoder call for the distinct texts.
+
+    Blank texts get the zero vector (their cosine with anything is 0).
+    """
+    distinct = list(dict.fromkeys(t for t in texts if t.strip()))
+    out = torch.zeros(len(texts), encoder.dim)
+    if not distinct:
+        return out
+    emb = F.normalize(encoder.encode_sentences(distinct).float(), dim=-1)
+    row = {text: i for i, text in enumerate(distinct)}
+    for i, text in enumerate(texts):
+        if text in row:
+            out[i] = emb[row[text]]
+    return out
+
+
+def _centroid(embeddings: torch.Tensor) -> torch.Tensor:
+    """The L2-normalized mean of (n, d) embeddings: (d,)."""
+    return F.normalize(embeddings.mean(dim=0), dim=-1)
+
+
+def _history(titles: Sequence[str], row: int | None = None) -> list[str]:
+    kept = [t for t in titles if t.strip()]
+    if not kept:
+        where = "" if row is None else f" (row {row})"
+        raise ValueError(f"personalization needs at least one non-empty history title{where}")
+    return kept
+
+
+def _article_sentences(article: str, row: int | None = None) -> list[str]:
+    try:
+        return split_sentences(article, MAX_SENTENCES)
+    except ValueError:
+        where = "" if row is None else f" (row {row})"
+        raise ValueError(f"fidelity needs a non-empty article body{where}") from None
+
+
+class TextScorer:
+    """Personalization and fidelity of candidate headlines, with a sentence encoder."""
+
+    def __init__(self, sentence_encoder: SentenceEncoder) -> None:
+        self.encoder = sentence_encoder
+
+    def personalization(
+        self, candidates: Sequence[str], history_titles: Sequence[str]
+    ) -> torch.Tensor:
+        """(n,) cosine of each candidate to the normalized centroid of the history titles."""
+        titles = _history(history_titles)
+        emb = _embed(self.encoder, [*candidates, *titles])
+        return emb[: len(candidates)] @ _centroid(emb[len(candidates) :])
+
+    def fidelity(self, candidates: Sequence[str], article: str) -> torch.Tensor:
+        """(n,) cosine of each candidate to the normalized mean of the article's sentences."""
+        sentences = _article_sentences(article)
+        emb = _embed(self.encoder, [*candidates, *sentences])
+        return emb[: len(candidates)] @ _centroid(emb[len(candidates) :])
+
+    def score(
+        self,
+        candidates: Sequence[Sequence[str]],
+        articles: Sequence[str],
+        history_titles: Sequence[Sequence[str]],
+        clicks: Sequence[Sequence[float] | torch.Tensor] | None = None,
+    ) -> list[CandidateScores]:
+        """Scores of a batch of rows: row i has candidates[i] for articles[i] and its user.
+
+        Every text of the batch is embedded in one ``encode_sentences`` call (each
+        distinct text once). ``clicks``, e.g. from :meth:`ClickScorer.scores`, is
+        attached to the rows as their click scores.
+        """
+        rows = len(candidates)
+        if len(articles) != rows or len(history_titles) != rows:
+            raise ValueError(
+                f"{rows} candidate lists, {len(articles)} articles and "
+                f"{len(history_titles)} histories: one of each per row"
+            )
+        if clicks is not None and len(clicks) != rows:
+            raise ValueError(f"{len(clicks)} click score lists for {rows} rows")
+        texts: list[str] = []
+        spans: list[tuple[slice, slice, slice]] = []
+        for i in range(rows):
+            cands = list(candidates[i])
+            sentences = _article_sentences(articles[i], i)
+            titles = _history(history_titles[i], i)
+            start = len(texts)
+            texts.extend(cands)
+            texts.extend(sentences)
+            texts.extend(titles)
+            c_end = start + len(cands)
+            s_end = c_end + len(sentences)
+            spans.append((slice(start, c_end), slice(c_end, s_end), slice(s_end, len(texts))))
+        emb = _embed(self.encoder, texts)
+        out: list[CandidateScores] = []
+        for i, (cand, body, hist) in enumerate(spans):
+            click = None
+            if clicks is not None:
+                click = _floats(clicks[i])
+            out.append(
+                CandidateScores(
+                    personalization=(emb[cand] @ _centroid(emb[hist])).tolist(),
+                    fidelity=(emb[cand] @ _centroid(emb[body])).tolist(),
+                    click=click,
+                )
+            )
+        return out
+
+
+# ----------------------------------------------------------------------- click scorer
+
+
+@contextmanager
+def _evaluating(model: torch.nn.Module) -> Iterator[None]:
+    """Eval mode (no dropout) and no autograd for the block; the caller's mode is restored."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
+
+
+class ClickScorer:
+    """The user encoder as click model: each candidate headline is scored as a new item.
+
+    A headline becomes item features the way a catalogue item's text does (its first
+    10 sentences, each embedded by the sentence encoder, with a mask), is represented
+    by :meth:`M2SE.new_item_representations` (no image, no ID embedding) and scored
+    against the user vector with the model's own :meth:`M2SE.similarity`.
+    """
+
+    def __init__(self, user_model: M2SE, sentence_encoder: SentenceEncoder) -> None:
+        from user_models.m2se import M2SE
+
+        if not isinstance(user_model, M2SE):
+            if type(user_model).__name__ == "SASRec":
+                raise TypeError("click scores need an M2SE encoder; SASRec has no text tower")
+            raise TypeError(f"click scores need an M2SE encoder, got {type(user_model).__name__}")
+        if sentence_encoder.dim != user_model.config.feature_dim:
+            raise ValueError(
+                f"the sentence encoder makes {sentence_encoder.dim}-d embeddings but the "
+                f"encoder was trained on {user_model.config.feature_dim}-d features: use the "
+                "sentence model its item features were built with"
+            )
+        self.model = user_model
+        self.encoder = sentence_encoder
+
+    def item_features(self, headlines: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, S, dim) sentence embeddings of each headline and their (N, S) mask."""
+        per_item = [split_sentences(h, MAX_SENTENCES) if h.strip() else [] for h in headlines]
+        slots = max([len(s) for s in per_item] + [1])
+        features = torch.zeros(len(headlines), slots, self.encoder.dim)
+        mask = torch.zeros(len(headlines), slots, dtype=torch.bool)
+        flat = [s for sentences in per_item for s in sentences]
+        emb = self.encoder.encode_sentences(flat).float() if flat else None
+        start = 0
+        for i, sentences in enumerate(per_item):
+            n = len(sentences)
+            if n and emb is not None:
+                features[i, :n] = emb[start : start + n]
+                mask[i, :n] = True
+            start += n
+        return features, mask
+
+    def item_representations(self, headlines: Sequence[str]) -> torch.Tensor:
+        """(N, d) representations of the headlines as new items (eval mode, no grad)."""
+        features, mask = self.item_features(headlines)
+        device = self.model.device
+        with _evaluating(self.model):
+            return self.model.new_item_representations(features.to(device), mask.to(device))
+
+    def scores(
+        self, user_vectors: torch.Tensor, candidates: Sequence[Sequence[str]]
+    ) -> list[torch.Tensor]:
+        """Raw similarity logits (n_i,) of row i's candidates for user_vectors[i] (B, d)."""
+        if user_vectors.dim() != 2 or user_vectors.shape[0] != len(candidates):
+            raise ValueError(
+                f"user_vectors must be ({len(candidates)}, d), got {tuple(user_vectors.shape)}"
+            )
+        flat = [h for row in candidates for h in row]
+        items = self.item_representations(flat)
+        users = user_vectors.to(items.device)
+        out: list[torch.Tensor] = []
+        start = 0
+        with _evaluating(self.model):
+            for i, row in enumerate(candidates):
+                span = items[start : start + len(row)]
+                out.append(self.model.similarity(users[i : i + 1], span)[0].float().cpu())
+                start += len(row)
+        return out
