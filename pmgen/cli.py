@@ -303,5 +303,105 @@ def quickstart(
         _fail(error)
 
 
+class ProjectorTarget(str, Enum):
+    headline = "headline"
+    cover = "cover"
+
+
+@app.command("train-projector")
+def train_projector_command(
+    data: DataOpt = None,
+    data_format: FormatOpt = "auto",
+    workdir: WorkdirOpt = Path("runs/sample"),
+    skip_invalid: SkipOpt = False,
+    target: Annotated[
+        ProjectorTarget,
+        typer.Option(help="What the soft prompt conditions; only headline can be trained yet."),
+    ] = ProjectorTarget.headline,
+    llm: Annotated[str, typer.Option(help="Causal LM (kept frozen): hub id or local path.")] = (
+        "HuggingFaceTB/SmolLM2-135M-Instruct"
+    ),
+    encoder_dir: Annotated[
+        Path | None,
+        typer.Option(help="User encoder folder. Default: WORKDIR/finetune/best, else pretrain."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Run folder. Default: WORKDIR/projector.")
+    ] = None,
+    num_virtual_tokens: Annotated[int, typer.Option(help="Soft-prompt tokens per user.")] = 8,
+    lora_rank: Annotated[
+        int, typer.Option(help="Also train a LoRA of this rank on the LLM (0: none).")
+    ] = 0,
+    max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
+    epochs: EpochsOpt = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="Examples per step and process.")
+    ] = None,
+    lr: LrOpt = None,
+    max_train_seconds: Annotated[
+        float | None, typer.Option(help="Stop after the step that crosses this many seconds.")
+    ] = None,
+    max_article_tokens: Annotated[
+        int | None, typer.Option(help="Cut article bodies to this many tokens (default 256).")
+    ] = None,
+    max_examples_per_user: Annotated[
+        int | None, typer.Option(help="Latest positions per user (default 20).")
+    ] = None,
+    dtype: Annotated[str, typer.Option(help="LLM weights: float32 or bfloat16.")] = "float32",
+    resume: ResumeOpt = True,
+) -> None:
+    """Train the soft-prompt projector (and a LoRA) on (history, article -> clicked title).
+
+    The LLM and the user encoder stay frozen. Runs under `accelerate launch`; writes
+    OUTPUT/checkpoint (resumable) and OUTPUT/best (projector/, lora/, training_info.json).
+    """
+    from pipelines.errors import ModelUnavailableError
+    from pmgen.projector_training import DEFAULT_OUTPUT, ProjectorTrainingConfig, train_projector
+    from user_models.runtime import process_state
+
+    try:
+        if target is not ProjectorTarget.headline:
+            raise ValueError(
+                f"--target {target.value} is not trainable yet: the cover projector comes with "
+                "the cover pipeline (issue 4); use --target headline"
+            )
+        settings = {
+            "max_steps": max_steps,
+            "max_epochs": epochs,
+            "batch_size": batch_size,
+            "learning_rate": lr,
+            "max_train_seconds": max_train_seconds,
+            "max_article_tokens": max_article_tokens,
+            "max_examples_per_user": max_examples_per_user,
+        }
+        config = ProjectorTrainingConfig(
+            llm=llm,
+            target=target.value,
+            num_virtual_tokens=num_virtual_tokens,
+            lora_rank=lora_rank,
+            dtype=dtype,
+            **{k: v for k, v in settings.items() if v is not None},
+        )
+        prepared = _prepare(data, data_format, skip_invalid, workdir, False)
+        result = train_projector(
+            prepared.interactions,
+            prepared.splits,
+            workdir,
+            config,
+            encoder_dir=encoder_dir,
+            output_dir=output or workdir / DEFAULT_OUTPUT,
+            resume=resume,
+        )
+    except (ValueError, FileNotFoundError, OSError, ModelUnavailableError) as error:
+        _fail(error)
+    if process_state().is_main_process:
+        typer.echo(
+            f"trained the {target.value} projector for {result.steps} steps "
+            f"({result.seconds_per_step:.2f} s/step, {result.train_examples} examples, "
+            f"stopped by {result.stopped}); best valid loss {result.best_val_loss:.4f} "
+            f"at step {result.best_step}; saved to {result.best_dir}"
+        )
+
+
 if __name__ == "__main__":
     app()
