@@ -347,6 +347,9 @@ def train_projector_command(
     max_examples_per_user: Annotated[
         int | None, typer.Option(help="Latest positions per user (default 20).")
     ] = None,
+    eval_steps: Annotated[
+        int | None, typer.Option(help="Also validate every N steps (always at epoch end).")
+    ] = None,
     dtype: Annotated[str, typer.Option(help="LLM weights: float32 or bfloat16.")] = "float32",
     resume: ResumeOpt = True,
 ) -> None:
@@ -373,6 +376,7 @@ def train_projector_command(
             "max_train_seconds": max_train_seconds,
             "max_article_tokens": max_article_tokens,
             "max_examples_per_user": max_examples_per_user,
+            "eval_steps": eval_steps,
         }
         config = ProjectorTrainingConfig(
             llm=llm,

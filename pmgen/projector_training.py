@@ -334,7 +334,7 @@ class ProjectorTrainerState:
     best_val_loss: float = float("inf")
     best_step: int = -1
     stopped: str = ""
-    history: list[dict[str, float]] = field(default_factory=list)
+    history: list[dict[str, float | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -348,7 +348,7 @@ class ProjectorTrainResult:
     train_examples: int
     valid_examples: int
     stopped: str
-    history: list[dict[str, float]]
+    history: list[dict[str, float | None]]  # step, epoch, train_loss (None at step 0), val_loss
     best_dir: Path
 
 
@@ -375,8 +375,6 @@ class ProjectorTrainer:
         accelerator: Any = None,
         encoder_dir: str | Path | None = None,
     ):
-        from accelerate import DistributedDataParallelKwargs
-
         from pipelines.headline import HeadlinePipeline
         from pipelines.models import load_causal_lm
         from user_models.runtime import make_accelerator
@@ -386,9 +384,7 @@ class ProjectorTrainer:
         self.resume = resume
         self.progress = progress
         self.encoder_dir = str(encoder_dir) if encoder_dir is not None else None
-        self.accelerator = accelerator or make_accelerator(
-            kwargs_handlers=[DistributedDataParallelKwargs(broadcast_buffers=False)]
-        )
+        self.accelerator = accelerator or make_accelerator()
         if model is None:
             with self.accelerator.main_process_first():  # a first load may convert a GGUF
                 model, tokenizer = load_causal_lm(config.llm, dtype=config.dtype)
@@ -542,7 +538,7 @@ class ProjectorTrainer:
         module.train()
         state = self.state
         if state.global_step == 0 and not state.history:
-            self._evaluate(float("nan"), show)  # the untrained projector's loss, for reference
+            self._evaluate(None, show)  # the untrained projector's loss, for reference
 
         while not state.stopped:
             if state.epoch >= cfg.max_epochs:
@@ -614,7 +610,7 @@ class ProjectorTrainer:
             bar.close()
         return self._result()
 
-    def _evaluate(self, train_loss: float, show: bool) -> None:
+    def _evaluate(self, train_loss: float | None, show: bool) -> None:
         """Validate, record, and keep the weights as the best when the loss improved."""
         state = self.state
         val_loss = self.validate()
@@ -634,10 +630,10 @@ class ProjectorTrainer:
             if self.accelerator.is_main_process:
                 write_directory_atomically(self.output_dir / BEST_DIR, self._write_best)
         if show:
+            trained = "untrained" if train_loss is None else f"train loss {train_loss:.4f}"
             tqdm.write(
-                f"step {state.global_step} (epoch {record['epoch']:.2f}): "
-                f"train loss {train_loss:.4f} | val loss {val_loss:.4f}"
-                + (" *best" if improved else "")
+                f"step {state.global_step} (epoch {record['epoch']:.2f}): {trained} | "
+                f"val loss {val_loss:.4f}" + (" *best" if improved else "")
             )
 
     def _steps_per_epoch(self) -> int:

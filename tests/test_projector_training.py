@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,6 +31,7 @@ from pmgen.projector_training import (
 )
 from pmgen.users import load_user_encoder
 
+REPO = Path(__file__).resolve().parent.parent
 FAST = {"batch_size": 4, "max_article_tokens": 24, "max_examples_per_user": 2, "seed": 7}
 
 
@@ -51,7 +55,7 @@ def setup(tmp_path_factory):
 
 
 def make_trainer(setup, output: Path, resume: bool = True, **overrides) -> ProjectorTrainer:
-    config = ProjectorTrainingConfig(llm=str(setup["llm"]), **{**FAST, **overrides})
+    config = ProjectorTrainingConfig(**{"llm": str(setup["llm"]), **FAST, **overrides})
     return ProjectorTrainer(
         config,
         setup["splits"],
@@ -256,4 +260,26 @@ def test_two_steps_with_the_real_offline_llm(setup, tmp_path, monkeypatch):
         pytest.skip(str(error))
     result = trainer.train()
     assert result.steps == 2 and len(result.history) == 2
-    assert all(3.0 > r["val_loss"] > 0.0 for r in result.history), result.history
+    # a real LM predicts real titles far better than chance (ln 49152 = 10.8 nats a token);
+    # misaligned labels or a loss on the wrong columns would be near chance
+    assert all(6.0 > r["val_loss"] > 0.5 for r in result.history), result.history
+
+
+@pytest.mark.slow
+def test_training_runs_under_accelerate_with_two_cpu_processes(setup, tmp_path):
+    out = tmp_path / "two"
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
+           "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+           "--dynamo_backend", "no", "-m", "pmgen", "train-projector",
+           "--workdir", str(setup["workdir"]), "--llm", str(setup["llm"]), "--output", str(out),
+           "--max-steps", "4", "--batch-size", "4", "--max-article-tokens", "24",
+           "--max-examples-per-user", "2", "--lora-rank", "2"]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    finished = [line for line in done.stdout.splitlines() if line.startswith("trained")]
+    assert len(finished) == 1 and "for 4 steps" in finished[0]  # printed by the main process
+    state = json.loads((out / "checkpoint" / "trainer_state.json").read_text())
+    # 80 examples, 40 per process, batch 4: 10 steps an epoch
+    assert state["global_step"] == 4 and state["step_in_epoch"] == 4
+    assert (out / "best" / "lora" / "adapter_model.safetensors").exists()
