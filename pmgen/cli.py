@@ -303,6 +303,145 @@ def quickstart(
         _fail(error)
 
 
+class Method(str, Enum):
+    none = "none"
+    explicit = "explicit"
+    soft = "soft"
+    both = "both"
+
+
+class Rerank(str, Enum):
+    none = "none"
+    pmg = "pmg"
+    click = "click"
+
+
+@app.command("headlines")
+def headlines_command(
+    out: Annotated[Path, typer.Option("--out", help="Output JSONL, one record per row.")] = Path(
+        "headlines.jsonl"
+    ),
+    news: Annotated[
+        Path | None,
+        typer.Option(help="news.tsv (PENS/MIND) or items.jsonl. Default: the bundled sample."),
+    ] = None,
+    users: Annotated[
+        Path | None,
+        typer.Option(
+            help="personalized_test.tsv (PENS), behaviors.tsv (MIND), LaMP-4 questions JSON, "
+            "or requests/users .jsonl. Default: the bundled sample's users (last item held out)."
+        ),
+    ] = None,
+    data_format: Annotated[
+        str, typer.Option("--format", help="auto | pens | mind | lamp | pmgen")
+    ] = "auto",
+    lamp_outputs: Annotated[
+        Path | None, typer.Option(help="LaMP-4 outputs JSON with the gold headlines.")
+    ] = None,
+    method: Annotated[
+        Method, typer.Option(help="Personalization: none, explicit (prompt), soft, both.")
+    ] = Method.explicit,
+    num_candidates: Annotated[int, typer.Option(help="Candidates per row.")] = 4,
+    rerank: Annotated[
+        Rerank, typer.Option(help="Choose by PMG's personalization x fidelity, click, or none.")
+    ] = Rerank.pmg,
+    alpha: Annotated[float, typer.Option(help="PMG weight of personalization.")] = 0.5,
+    sample: Annotated[
+        bool, typer.Option("--sample/--greedy", help="Sampled or greedy/beam candidates.")
+    ] = True,
+    batch_size: Annotated[int, typer.Option(help="Rows generated together.")] = 8,
+    max_new_tokens: Annotated[int, typer.Option(help="Longest headline in tokens.")] = 24,
+    num_titles: Annotated[int, typer.Option(help="History titles retrieved into the prompt.")] = 5,
+    num_keywords: Annotated[
+        int, typer.Option(help="LLM preference keywords per user (0: none).")
+    ] = 5,
+    workdir: Annotated[
+        Path | None,
+        typer.Option(
+            "--workdir",
+            help="Where the user encoder (and projector) were trained; enables soft prompts "
+            "and click scores.",
+        ),
+    ] = None,
+    llm: Annotated[str, typer.Option(help="Causal LM: hub id or local path.")] = (
+        "HuggingFaceTB/SmolLM2-135M-Instruct"
+    ),
+    projector: Annotated[Path | None, typer.Option(help="Soft-prompt projector folder.")] = None,
+    lora: Annotated[Path | None, typer.Option(help="LoRA adapter folder for the LLM.")] = None,
+    dtype: Annotated[str, typer.Option(help="float32 or bfloat16.")] = "float32",
+    seed: Annotated[int, typer.Option(help="Seed for sampled candidates.")] = 0,
+    skip_invalid: SkipOpt = False,
+    text_model: TextModelOpt = "sentence-transformers/all-MiniLM-L6-v2",
+) -> None:
+    """Personalized headlines for every row of a PENS / MIND / LaMP-4 / pmgen file.
+
+    Streams the rows, appends to --out as it goes and continues a killed run where it
+    stopped. Under `accelerate launch --num_processes N -m pmgen headlines ...` the rows are
+    split across processes and merged into --out in input order.
+    """
+    from pmgen.data.errors import ReadReport
+    from pmgen.headlines import requests as req
+    from pmgen.headlines.job import HeadlineJobConfig, run_headline_job
+    from pmgen.headlines.setup import build_headline_writer
+    from user_models.runtime import process_state
+
+    state = process_state()
+    try:
+        if news is not None and users is None:
+            raise ValueError("--news needs --users (the rows to write headlines for)")
+        bundled = _default_data()
+        users_path = users or bundled / "users.jsonl"
+        fmt = (
+            req.detect_request_format(users_path)
+            if data_format == "auto"
+            else req.RequestFormat(data_format)
+        )
+        news_path = news or (bundled / "items.jsonl" if users is None else None)
+        if news_path is None and fmt is not req.RequestFormat.LAMP:
+            raise ValueError(f"--users in {fmt.value} format needs --news (the item catalogue)")
+        items = req.read_catalogue(news_path, fmt, ReadReport(skip_invalid=skip_invalid))
+        config = HeadlineJobConfig(
+            method=method.value,
+            num_candidates=num_candidates,
+            do_sample=sample,
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+            rerank=rerank.value,
+            alpha=alpha,
+            num_titles=num_titles,
+            num_keywords=num_keywords,
+            seed=seed,
+        )
+        writer = build_headline_writer(
+            config,
+            llm=llm,
+            workdir=workdir,
+            items=items if fmt is not req.RequestFormat.LAMP else None,
+            projector=projector,
+            lora=lora,
+            text_model=text_model,
+            dtype=dtype,
+        )
+        summary = run_headline_job(
+            lambda report: req.iter_requests(users_path, fmt, items, report, lamp_outputs),
+            out,
+            writer,
+            skip_invalid=skip_invalid,
+            progress=state.is_local_main_process,
+            state=state,
+        )
+    except (ValueError, FileNotFoundError, OSError) as error:
+        _fail(error)
+    if state.is_main_process:
+        typer.echo(
+            f"wrote {summary.written} rows in {summary.seconds:.0f} s "
+            f"({summary.rows_per_second:.2f} rows/s; {summary.already_done} were already done); "
+            f"{out} has {summary.total_rows} rows"
+        )
+        if summary.report.num_skipped:
+            typer.echo(f"skipped: {summary.report.summary()}")
+
+
 class ProjectorTarget(str, Enum):
     headline = "headline"
     cover = "cover"

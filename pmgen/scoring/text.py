@@ -189,7 +189,7 @@ def _embed(encoder: SentenceEncoder, texts: Sequence[str]) -> torch.Tensor:
     return out
 
 
-def _centroid(embeddings: torch.Tensor) -> torch.Tensor:
+def centroid(embeddings: torch.Tensor) -> torch.Tensor:
     """The L2-normalized mean of (n, d) embeddings: (d,)."""
     return F.normalize(embeddings.mean(dim=0), dim=-1)
 
@@ -202,7 +202,7 @@ def _history(titles: Sequence[str], row: int | None = None) -> list[str]:
     return kept
 
 
-def _article_sentences(article: str, row: int | None = None) -> list[str]:
+def article_sentences(article: str, row: int | None = None) -> list[str]:
     try:
         return split_sentences(article, MAX_SENTENCES)
     except ValueError:
@@ -222,13 +222,13 @@ class TextScorer:
         """(n,) cosine of each candidate to the normalized centroid of the history titles."""
         titles = _history(history_titles)
         emb = _embed(self.encoder, [*candidates, *titles])
-        return emb[: len(candidates)] @ _centroid(emb[len(candidates) :])
+        return emb[: len(candidates)] @ centroid(emb[len(candidates) :])
 
     def fidelity(self, candidates: Sequence[str], article: str) -> torch.Tensor:
         """(n,) cosine of each candidate to the normalized mean of the article's sentences."""
-        sentences = _article_sentences(article)
+        sentences = article_sentences(article)
         emb = _embed(self.encoder, [*candidates, *sentences])
-        return emb[: len(candidates)] @ _centroid(emb[len(candidates) :])
+        return emb[: len(candidates)] @ centroid(emb[len(candidates) :])
 
     def score(
         self,
@@ -255,7 +255,7 @@ class TextScorer:
         spans: list[tuple[slice, slice, slice]] = []
         for i in range(rows):
             cands = list(candidates[i])
-            sentences = _article_sentences(articles[i], i)
+            sentences = article_sentences(articles[i], i)
             titles = _history(history_titles[i], i)
             start = len(texts)
             texts.extend(cands)
@@ -272,8 +272,8 @@ class TextScorer:
                 click = _floats(clicks[i])
             out.append(
                 CandidateScores(
-                    personalization=(emb[cand] @ _centroid(emb[hist])).tolist(),
-                    fidelity=(emb[cand] @ _centroid(emb[body])).tolist(),
+                    personalization=(emb[cand] @ centroid(emb[hist])).tolist(),
+                    fidelity=(emb[cand] @ centroid(emb[body])).tolist(),
                     click=click,
                 )
             )

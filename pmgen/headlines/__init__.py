@@ -1,0 +1,1 @@
+"""Personalized headlines in batch: requests from data files, the job, its resumable output."""

@@ -1,0 +1,265 @@
+"""The batch headline job: requests in, one JSONL record per request out, resumable and sharded.
+
+Per batch: explicit signals (the k most relevant history titles, LLM keywords), user
+vectors from the trained encoder (soft prompts and click scores), generation of N
+candidates, personalization / fidelity / click scores, and reranking. Under
+``accelerate launch --num_processes N`` every process takes every N-th remaining row
+and the main process merges the outputs in input order.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipelines.headline import HeadlinePipeline, PersonalizationMethod
+from pmgen.data.errors import InvalidInputError, ReadReport
+from pmgen.headlines.output import JsonlShardWriter, done_indices, merge_outputs
+from pmgen.headlines.requests import HeadlineRequest
+from pmgen.headlines.signals import KeywordCache, TitleRetriever
+
+NO_KNOWN_HISTORY = "no history item known to the user encoder"
+NO_HISTORY_TITLES = "no history titles: nothing to personalize with"
+
+
+@dataclass
+class HeadlineJobConfig:
+    """How each headline is written, scored and chosen."""
+
+    method: str = field(default="explicit", metadata={"help": "none | explicit | soft | both"})
+    num_candidates: int = 4
+    do_sample: bool = True  # sampled candidates differ; greedy ones come from beam search
+    temperature: float = 0.8
+    top_p: float = 0.95
+    max_new_tokens: int = 24
+    batch_size: int = 8
+    rerank: str = field(default="pmg", metadata={"help": "none | pmg | click"})
+    alpha: float = 0.5  # PMG's weight of personalization against fidelity
+    num_titles: int = 5  # history titles retrieved into the prompt
+    num_keywords: int = 5  # LLM preference keywords (0 = none)
+    max_article_words: int = 300  # longer bodies are cut, so prompts stay bounded
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        PersonalizationMethod(self.method)
+        if self.rerank not in ("none", "pmg", "click"):
+            raise ValueError(f"rerank must be none, pmg or click, got {self.rerank!r}")
+        if self.num_candidates < 1 or self.batch_size < 1:
+            raise ValueError("num_candidates and batch_size must be >= 1")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
+
+
+@dataclass
+class JobSummary:
+    written: int  # rows written by this process in this run
+    already_done: int  # rows found done at the start
+    total_rows: int  # rows in the output at the end (after the merge)
+    seconds: float
+    report: ReadReport
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.written / self.seconds if self.seconds else 0.0
+
+
+class HeadlineWriter:
+    """Writes, scores and ranks headlines for batches of requests."""
+
+    def __init__(
+        self,
+        pipeline: HeadlinePipeline,
+        config: HeadlineJobConfig,
+        text_scorer=None,
+        user_encoder=None,
+        click_scorer=None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.config = config
+        self.method = PersonalizationMethod(config.method)
+        self.text_scorer = text_scorer
+        self.user_encoder = user_encoder
+        self.click_scorer = click_scorer
+        self.retriever = TitleRetriever(text_scorer.encoder) if text_scorer is not None else None
+        self.keywords = KeywordCache(pipeline, config.num_keywords) if config.num_keywords else None
+        if self.method.uses_prompt and self.retriever is None:
+            raise ValueError(f"method {self.method.value!r} needs a sentence encoder for retrieval")
+        if self.method.uses_soft and (user_encoder is None or pipeline.projector is None):
+            raise ValueError(
+                f"method {self.method.value!r} needs a trained user encoder and a soft-prompt "
+                "projector (`pmgen train-projector`)"
+            )
+        if config.rerank == "click" and click_scorer is None:
+            raise ValueError("rerank 'click' needs an M2SE user encoder (click scores)")
+        if config.rerank == "pmg" and text_scorer is None:
+            raise ValueError("rerank 'pmg' needs a sentence encoder (personalization, fidelity)")
+
+    def usable(self, request: HeadlineRequest) -> InvalidInputError | None:
+        """Why a request cannot be served with this set-up, or None."""
+        if not any(t.strip() for t in request.history_titles):
+            return InvalidInputError(request.path, request.line, "history", NO_HISTORY_TITLES)
+        needs_vector = self.method.uses_soft or self.config.rerank == "click"
+        if needs_vector and not self.user_encoder.known(request.history_ids):
+            return InvalidInputError(request.path, request.line, "history", NO_KNOWN_HISTORY)
+        return None
+
+    def write(self, requests: list[HeadlineRequest], seed: int | None = None) -> list[dict]:
+        config = self.config
+        articles = [_cut(r.article, config.max_article_words) for r in requests]
+        histories = [r.history_titles for r in requests]
+        titles = keywords = None
+        if self.method.uses_prompt:
+            titles = self.retriever.most_relevant(articles, histories, config.num_titles)
+            if self.keywords is not None:
+                keywords = self.keywords.keywords([r.user_id for r in requests], histories)
+        vectors = None
+        if self.user_encoder is not None and all(
+            self.user_encoder.known(r.history_ids) for r in requests
+        ):
+            vectors = self.user_encoder.user_vectors([r.history_ids for r in requests])
+        output = self.pipeline(
+            articles,
+            categories=[r.category for r in requests],
+            history_titles=titles,
+            keywords=keywords,
+            user_vectors=vectors if self.method.uses_soft else None,
+            method=self.method,
+            num_candidates=config.num_candidates,
+            do_sample=config.do_sample,
+            temperature=config.temperature,
+            top_p=config.top_p,
+            max_new_tokens=config.max_new_tokens,
+            batch_size=config.batch_size,
+            seed=seed,
+        )
+        scores = None
+        if self.text_scorer is not None:
+            clicks = None
+            if self.click_scorer is not None and vectors is not None:
+                clicks = self.click_scorer.scores(vectors, output.candidates)
+            scores = self.text_scorer.score(output.candidates, articles, histories, clicks)
+        return [
+            self._record(
+                request, output.candidates[i], output.scores[i], scores, i, titles, keywords
+            )
+            for i, request in enumerate(requests)
+        ]
+
+    def _record(self, request, candidates, logprobs, scores, i, titles, keywords) -> dict:
+        from pmgen.scoring.text import combined_score, rerank
+
+        entries = [
+            {"text": text, "logprob": round(lp, 4)}
+            for text, lp in zip(candidates, logprobs, strict=True)
+        ]
+        order = sorted(range(len(entries)), key=lambda j: -logprobs[j])
+        if scores is not None:
+            row = scores[i]
+            for j, entry in enumerate(entries):
+                entry["personalization"] = round(row.personalization[j], 4)
+                entry["fidelity"] = round(row.fidelity[j], 4)
+                entry["combined"] = round(
+                    combined_score(row.personalization[j], row.fidelity[j], self.config.alpha), 4
+                )
+                if row.click is not None:
+                    entry["click"] = round(row.click[j], 4)
+            if self.config.rerank != "none":
+                order = rerank(row, by=self.config.rerank, alpha=self.config.alpha)
+        ranked = [entries[j] for j in order]
+        record: dict[str, Any] = {
+            "index": request.index,
+            "row_id": request.row_id,
+            "user_id": request.user_id,
+            "item_id": request.item_id,
+            "headline": ranked[0]["text"],
+            "candidates": ranked,
+            "method": self.method.value,
+            "rerank": self.config.rerank,
+        }
+        if titles is not None:
+            record["history_titles_used"] = titles[i]
+        if keywords is not None:
+            record["keywords"] = keywords[i]
+        if request.references:
+            record["references"] = request.references
+        return record
+
+
+def _cut(text: str, max_words: int) -> str:
+    words = text.split()
+    return text if len(words) <= max_words else " ".join(words[:max_words])
+
+
+def _batches(rows: Iterable[HeadlineRequest], size: int) -> Iterator[list[HeadlineRequest]]:
+    iterator = iter(rows)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+def run_headline_job(
+    requests: Callable[[ReadReport], Iterator[HeadlineRequest]],
+    out: str | Path,
+    writer: HeadlineWriter,
+    skip_invalid: bool = False,
+    progress: bool = True,
+    state=None,
+) -> JobSummary:
+    """Write one record per request into ``out``, continuing a previous run.
+
+    ``requests(report)`` opens a fresh stream of the requests (called twice: once to
+    count the rows left, once to do them). ``state`` is accelerate's process state
+    (``user_models.runtime.process_state()``); None means one process.
+    """
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    rank = state.process_index if state is not None else 0
+    world = state.num_processes if state is not None else 1
+    main = rank == 0
+    done = done_indices(out)
+    if state is not None:
+        state.wait_for_everyone()  # every process decides its share from the same done set
+
+    def my_rows(report: ReadReport) -> Iterator[HeadlineRequest]:
+        """This process's share of the rows not done yet. Every process reads (and checks)
+        every row, so a bad row stops all of them at the same place."""
+        position = 0
+        for request in requests(report):
+            if request.index in done:
+                continue
+            problem = writer.usable(request)
+            if problem is not None:
+                report.invalid(problem)
+                continue
+            if position % world == rank:
+                yield request
+            position += 1
+
+    total = sum(1 for _ in my_rows(ReadReport(skip_invalid=True)))
+    report = ReadReport(skip_invalid=skip_invalid)
+    shard = JsonlShardWriter(out, rank, world)
+    written = 0
+    start = time.perf_counter()
+    bar = tqdm(
+        total=total,
+        desc=f"headlines[{rank}]" if world > 1 else "headlines",
+        unit="row",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+    try:
+        for batch in _batches(my_rows(report), writer.config.batch_size):
+            shard.write(writer.write(batch, seed=writer.config.seed + batch[0].index))
+            written += len(batch)
+            bar.update(len(batch))
+    finally:
+        bar.close()
+        shard.close()
+    if state is not None:
+        state.wait_for_everyone()
+    rows = merge_outputs(out) if main else 0
+    return JobSummary(written, len(done), rows, time.perf_counter() - start, report)

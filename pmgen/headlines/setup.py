@@ -1,0 +1,81 @@
+"""Assemble a HeadlineWriter from names and folders: LLM, projector, LoRA, encoder, scorers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from pmgen.data.catalogue import Item
+from pmgen.headlines.job import HeadlineJobConfig, HeadlineWriter
+
+DEFAULT_LLM = "HuggingFaceTB/SmolLM2-135M-Instruct"
+DEFAULT_TEXT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+PROJECTOR_DIR = "projector"  # pmgen train-projector's default output under a workdir
+
+
+def default_projector(workdir: str | Path) -> tuple[Path | None, Path | None]:
+    """(projector, lora) folders trained in ``workdir``, or None where there is none."""
+    best = Path(workdir) / PROJECTOR_DIR / "best"
+    projector = best / "projector"
+    lora = best / "lora"
+    return (
+        projector if projector.is_dir() else None,
+        lora if (lora / "adapter_config.json").exists() else None,
+    )
+
+
+def build_headline_writer(
+    config: HeadlineJobConfig,
+    llm: str | Path = DEFAULT_LLM,
+    workdir: str | Path | None = None,
+    items: Mapping[str, Item] | None = None,
+    projector: str | Path | None = None,
+    lora: str | Path | None = None,
+    encoder_dir: str | Path | None = None,
+    text_model: str = DEFAULT_TEXT_MODEL,
+    dtype: str = "float32",
+) -> HeadlineWriter:
+    """Everything a job needs. The user encoder (for soft prompts and click scores) and a
+    trained projector are taken from ``workdir`` when not named; a method or rerank that
+    needs one that is missing is a clear error."""
+    from pipelines.headline import HeadlinePipeline, PersonalizationMethod
+    from pmgen.features import SentenceEncoder
+    from pmgen.scoring.text import ClickScorer, TextScorer
+    from pmgen.users import default_encoder_dir, load_user_encoder
+    from user_models.m2se import M2SE
+
+    method = PersonalizationMethod(config.method)
+    needs_encoder = method.uses_soft or config.rerank == "click"
+    if workdir is not None and method.uses_soft and projector is None:
+        projector, found_lora = default_projector(workdir)
+        lora = lora or found_lora
+        if projector is None:
+            raise FileNotFoundError(
+                f"method {method.value!r} needs a trained soft-prompt projector: none in "
+                f"{Path(workdir) / PROJECTOR_DIR / 'best'}; run `pmgen train-projector` "
+                "or pass --projector"
+            )
+    options = {"lora": lora} if lora is not None else {}
+    pipeline = HeadlinePipeline.from_pretrained(llm, projector=projector, dtype=dtype, **options)
+    sentence_encoder = SentenceEncoder(text_model)
+    user_encoder = None
+    if workdir is not None and items is not None:
+        try:
+            directory = encoder_dir or default_encoder_dir(workdir)
+        except FileNotFoundError:
+            if needs_encoder:
+                raise
+            directory = None
+        if directory is not None:
+            user_encoder = load_user_encoder(workdir, items, directory)
+    elif needs_encoder:
+        raise ValueError(
+            f"method {method.value!r} / rerank {config.rerank!r} needs a trained user encoder: "
+            "pass the workdir it was trained in and the catalogue (news/items file)"
+        )
+    click_scorer = None
+    if user_encoder is not None and isinstance(user_encoder.model, M2SE):
+        click_scorer = ClickScorer(user_encoder.model, sentence_encoder)
+    return HeadlineWriter(
+        pipeline, config, TextScorer(sentence_encoder), user_encoder, click_scorer
+    )
