@@ -50,3 +50,48 @@ def print_table(
     if not console.is_terminal:
         console = Console(width=120)  # logs and pipes: do not squeeze the table to 80 columns
     console.print(table)
+
+
+def _cell(value: object, digits: int) -> str:
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return "" if value is None else str(value)
+
+
+def grid_rows(
+    rows: dict[str, dict[str, object]], columns: list[str], digits: int = 3
+) -> list[list[str]]:
+    """One list of formatted cells per row: its name, then ``columns`` (blank if absent)."""
+    return [[name, *(_cell(row.get(c), digits) for c in columns)] for name, row in rows.items()]
+
+
+def markdown_grid(
+    rows: dict[str, dict[str, object]], columns: list[str], first: str = "", digits: int = 3
+) -> str:
+    """Any named rows of scores as a Markdown table."""
+    lines = ["| " + " | ".join([first, *columns]) + " |", "|" + "---|" * (len(columns) + 1)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in grid_rows(rows, columns, digits)]
+    return "\n".join(lines)
+
+
+def print_grid(
+    rows: dict[str, dict[str, object]],
+    columns: list[str],
+    title: str,
+    first: str = "",
+    digits: int = 3,
+) -> None:
+    """Any named rows of scores as a rich table in the terminal."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column(first, justify="left")
+    for name in columns:
+        table.add_column(name, justify="right")
+    for cells in grid_rows(rows, columns, digits):
+        table.add_row(*cells)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=140)
+    console.print(table)
