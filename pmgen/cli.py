@@ -293,12 +293,16 @@ def evaluate_command(
 def quickstart(
     workdir: WorkdirOpt = Path("quickstart-out"),
     epochs: Annotated[int, typer.Option(help="Maximum epochs per training stage.")] = 60,
+    headline_rows: Annotated[
+        int | None, typer.Option(help="Headlines for the first N sample users only.")
+    ] = None,
 ) -> None:
-    """Run the whole loop on the bundled sample: features, pre-train, fine-tune, evaluate."""
+    """Run the whole loop on the bundled sample: features, pre-train, fine-tune, evaluate,
+    then personalized headlines with the offline LLM, scored."""
     from pmgen.quickstart import run_quickstart
 
     try:
-        run_quickstart(workdir, max_epochs=epochs)
+        run_quickstart(workdir, max_epochs=epochs, headline_rows=headline_rows)
     except (ValueError, FileNotFoundError, OSError) as error:
         _fail(error)
 

@@ -8,7 +8,9 @@ from pmgen import workflow
 from pmgen.tables import markdown_grid, markdown_table, print_grid, print_table
 
 
-def run_quickstart(workdir: str | Path = "quickstart-out", max_epochs: int = 60) -> dict:
+def run_quickstart(
+    workdir: str | Path = "quickstart-out", max_epochs: int = 60, headline_rows: int | None = None
+) -> dict:
     """Features -> MP4SR pre-training -> fine-tuning -> evaluation, beside SASRec.
 
     Returns the evaluation rows; writes ``evaluation.json`` and ``evaluation.md``.
@@ -52,12 +54,12 @@ def run_quickstart(workdir: str | Path = "quickstart-out", max_epochs: int = 60)
         results, title=f"Bundled sample ({splits.num_users} users, {splits.num_items} items)"
     )
     print("[6/6] personalized headlines for every sample user's held-out item, real offline LLM")
-    write_sample_headlines(workdir)
+    write_sample_headlines(workdir, limit=headline_rows)
     print(f"results in {workdir.resolve()}")
     return results
 
 
-def write_sample_headlines(workdir: Path, batch_size: int = 8) -> Path:
+def write_sample_headlines(workdir: Path, batch_size: int = 8, limit: int | None = None) -> Path:
     """Headlines (explicit signals, 4 sampled candidates, PMG rerank, click scores from
     the MP4SR encoder) into ``headlines.jsonl`` and a readable ``headlines.md``."""
     from pmgen.data.errors import ReadReport
@@ -73,9 +75,12 @@ def write_sample_headlines(workdir: Path, batch_size: int = 8) -> Path:
     config = HeadlineJobConfig(method="explicit", rerank="pmg", batch_size=batch_size)
     writer = build_headline_writer(config, workdir=workdir, items=items)
     out = workdir / "headlines.jsonl"
-    summary = run_headline_job(
-        lambda report: req.iter_requests(users, req.RequestFormat.PMGEN, items, report), out, writer
-    )
+
+    def requests(report):
+        rows = req.iter_requests(users, req.RequestFormat.PMGEN, items, report)
+        return (r for r in rows if limit is None or r.index < limit)
+
+    summary = run_headline_job(requests, out, writer)
     print(f"      {summary.written} headlines written ({summary.rows_per_second:.2f}/s) to {out}")
     scores = {by: summarize_file(out, by).to_dict() for by in CHOICES}
     lines = [

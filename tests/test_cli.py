@@ -20,7 +20,8 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 
 
 def test_quickstart_runs_the_whole_loop_and_prints_the_table(tmp_path):
-    result = CliRunner().invoke(app, ["quickstart", "--workdir", str(tmp_path), "--epochs", "2"])
+    args = ["quickstart", "--workdir", str(tmp_path), "--epochs", "2", "--headline-rows", "2"]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "MP4SR" in result.output and "SASRec" in result.output and "R@20" in result.output
     rows = json.loads((tmp_path / "evaluation.json").read_text())
@@ -30,6 +31,12 @@ def test_quickstart_runs_the_whole_loop_and_prints_the_table(tmp_path):
         assert 0.0 <= metrics["ndcg@10"] <= metrics["recall@10"] <= metrics["recall@20"] <= 1.0
     assert (tmp_path / "pretrain" / "best" / "model.safetensors").exists()
     assert "| MP4SR | all |" in (tmp_path / "evaluation.md").read_text()
+    headlines = [json.loads(x) for x in (tmp_path / "headlines.jsonl").read_text().splitlines()]
+    assert [h["user_id"] for h in headlines] == ["U001", "U002"]  # the real offline LLM wrote them
+    for record in headlines:
+        assert record["headline"] and len(record["candidates"]) == 4
+        assert {"personalization", "fidelity", "click", "combined"} <= set(record["candidates"][0])
+    assert "chosen by pmg" in (tmp_path / "headlines.md").read_text()
 
 
 def test_bad_input_stops_with_file_line_and_field(tmp_path):
