@@ -236,15 +236,18 @@ class HeadlinePipeline:
         # 3. soft prompts from the user vectors (skipped when passed in)
         if method.uses_soft and soft_prompts is None:
             soft_prompts = self.projector(user_vectors.to(self.model.device))  # (B, k, h)
-        # 4. generate batch by batch
-        candidates: list[list[str]] = []
-        scores: list[list[float]] = []
-        for start in range(0, len(prompts), batch_size):
+        # 4. generate batch by batch, prompts of similar length together (less padding);
+        # the results go back to the caller's order
+        candidates: list[list[str]] = [[] for _ in prompts]
+        scores: list[list[float]] = [[] for _ in prompts]
+        order = self.length_order(prompts)
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
             chunk_soft = None
             if method.uses_soft:
-                chunk_soft = soft_prompts[start : start + batch_size]
+                chunk_soft = soft_prompts[torch.tensor(rows, device=soft_prompts.device)]
             texts, chunk_scores = self._generate(
-                prompts[start : start + batch_size],
+                [prompts[i] for i in rows],
                 chunk_soft,
                 num_candidates,
                 do_sample,
@@ -252,10 +255,10 @@ class HeadlinePipeline:
                 top_p,
                 max_new_tokens,
             )
-            for row in range(len(texts) // num_candidates):
-                span = slice(row * num_candidates, (row + 1) * num_candidates)
-                candidates.append([clean_headline(t) for t in texts[span]])
-                scores.append(chunk_scores[span])
+            for j, row in enumerate(rows):
+                span = slice(j * num_candidates, (j + 1) * num_candidates)
+                candidates[row] = [clean_headline(t) for t in texts[span]]
+                scores[row] = chunk_scores[span]
         # 5. the best candidate of each article by mean token log-probability
         headlines = [
             cands[max(range(len(cands)), key=lambda j, s=sc: s[j])]
@@ -265,9 +268,16 @@ class HeadlinePipeline:
             return headlines, candidates, scores
         return HeadlineOutput(headlines, candidates, scores)
 
+    def length_order(self, prompts: list[str]) -> list[int]:
+        """Indices of ``prompts`` from the shortest to the longest in tokens (stable)."""
+        lengths = [len(ids) for ids in self.tokenizer(prompts, add_special_tokens=False).input_ids]
+        return sorted(range(len(prompts)), key=lengths.__getitem__)
+
     def _generate(
         self, prompts, soft, num_candidates, do_sample, temperature, top_p, max_new_tokens
     ) -> tuple[list[str], list[float]]:
+        if num_candidates == 1 and not do_sample and self._plain_greedy():
+            return self._greedy(prompts, soft, max_new_tokens)
         enc = self.tokenizer(
             prompts, return_tensors="pt", padding=True, add_special_tokens=False
         ).to(self.model.device)
@@ -298,3 +308,22 @@ class HeadlinePipeline:
         mean_logprob = transition.masked_fill(~finite, 0).sum(1) / finite.sum(1).clamp(min=1)
         texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         return texts, mean_logprob.tolist()
+
+    def _plain_greedy(self) -> bool:
+        """Whether greedy decoding can skip ``generate``: see pipelines.greedy."""
+        try:
+            from pipelines.greedy import plain_greedy_supported
+        except ImportError:  # a transformers without cache layers
+            return False
+        return plain_greedy_supported(self.model)
+
+    def _greedy(self, prompts, soft, max_new_tokens) -> tuple[list[str], list[float]]:
+        """One greedy candidate per prompt: ``generate``'s tokens, cheaper in a batch (no
+        padding in prefill, the shared prompt prefix once, ended rows leave the batch)."""
+        from pipelines.greedy import greedy_decode
+
+        rows = self.tokenizer(prompts, add_special_tokens=False).input_ids
+        tokens, mean_logprob = greedy_decode(
+            self.model, rows, max_new_tokens, self.tokenizer.pad_token_id, soft
+        )
+        return self.tokenizer.batch_decode(tokens, skip_special_tokens=True), mean_logprob.tolist()

@@ -114,6 +114,78 @@ def test_batched_generation_matches_one_at_a_time():
     assert batched == single
 
 
+# Articles of different lengths, so that sorting by length reorders them.
+MIXED = [
+    "news news news about the user and the cats today and dogs",
+    "dogs",
+    "the cats and dogs today",
+    "a user reads about news",
+    "the headline",
+    "cats",
+    "today the user reads",
+]
+
+
+def sharp_pipeline(seed: int = 2) -> HeadlinePipeline:
+    """The tiny LLM with large random weights: its greedy text depends on the prompt and
+    the rows end at different steps (small weights write the same tokens for any input)."""
+    model, tokenizer = tiny_causal_lm(seed)
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for weight in model.parameters():
+            if weight.dim() > 1:
+                weight.normal_(0, 0.5)
+    return HeadlinePipeline(model, tokenizer)
+
+
+@pytest.mark.parametrize("method", ["none", "soft"])
+def test_length_sorted_batches_return_input_order_and_equal_one_at_a_time(method):
+    pipe = sharp_pipeline()
+    prompts = [pipe.build_prompt(a) for a in MIXED]
+    assert pipe.length_order(prompts) != list(range(len(MIXED)))
+    soft = torch.randn(len(MIXED), 3, 16, generator=torch.Generator().manual_seed(0)) * 3
+    soft = soft if method == "soft" else None
+    batched = pipe(MIXED, method=method, soft_prompts=soft, batch_size=3, max_new_tokens=8)
+    single = [
+        pipe(
+            [a],
+            method=method,
+            soft_prompts=None if soft is None else soft[i : i + 1],
+            max_new_tokens=8,
+        )
+        for i, a in enumerate(MIXED)
+    ]
+    assert batched.headlines == [s.headlines[0] for s in single]
+    assert [s[0] for s in batched.scores] == pytest.approx(
+        [s.scores[0][0] for s in single], abs=1e-5
+    )
+    assert len({len(h.split()) for h in batched.headlines}) > 2  # rows ended apart
+
+
+@pytest.mark.parametrize("method", ["none", "soft"])
+def test_greedy_batches_give_generates_tokens_and_scores(method, monkeypatch):
+    """The greedy path (shared prefix once, unpadded prefill, finished rows leave the
+    batch) against transformers' generate on the same left-padded batch."""
+    pipe = sharp_pipeline()
+    prompts = [pipe.build_prompt(a) for a in MIXED]
+    soft = torch.randn(len(MIXED), 3, 16, generator=torch.Generator().manual_seed(0)) * 3
+    soft = soft if method == "soft" else None
+    assert pipe._plain_greedy()
+    texts, scores = pipe._generate(prompts, soft, 1, False, 1.0, 1.0, 8)
+    monkeypatch.setattr(pipe, "_plain_greedy", lambda: False)
+    expected_texts, expected_scores = pipe._generate(prompts, soft, 1, False, 1.0, 1.0, 8)
+    assert texts == expected_texts
+    assert scores == pytest.approx(expected_scores, abs=1e-5)
+
+
+def test_logits_processing_in_the_generation_config_goes_through_generate():
+    pipe = sharp_pipeline()
+    plain = pipe(MIXED, max_new_tokens=8).headlines
+    pipe.model.generation_config.repetition_penalty = 1.5
+    assert not pipe._plain_greedy()
+    assert pipe(MIXED, max_new_tokens=8).headlines != plain  # the penalty is applied
+
+
 def test_several_candidates_and_the_best_by_score():
     out = make_pipeline()(ARTICLES, num_candidates=3, max_new_tokens=4)
     assert all(len(c) == 3 for c in out.candidates)
