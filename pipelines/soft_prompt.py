@@ -102,3 +102,34 @@ def embedding_rms(model: nn.Module) -> float:
     """Root-mean-square of a generator's input token embeddings."""
     weight = model.get_input_embeddings().weight
     return weight.detach().float().pow(2).mean().sqrt().item()
+
+
+def append_soft_tokens(prompt_embeds: torch.Tensor, soft_tokens: torch.Tensor) -> torch.Tensor:
+    """The cover contract: k user tokens after the text encoder's hidden states.
+
+    prompt_embeds (B, T, h) conditions the UNet's cross-attention; soft_tokens (B, k, h)
+    -> (B, T + k, h). Cross-attention has no mask, so nothing else changes.
+    """
+    if soft_tokens.dim() != 3 or soft_tokens.shape[0] != prompt_embeds.shape[0]:
+        raise ValueError(
+            f"soft tokens {tuple(soft_tokens.shape)} do not fit prompt embeddings "
+            f"{tuple(prompt_embeds.shape)}: expected ({prompt_embeds.shape[0]}, k, "
+            f"{prompt_embeds.shape[2]})"
+        )
+    if soft_tokens.shape[2] != prompt_embeds.shape[2]:
+        raise ValueError(
+            f"soft tokens have width {soft_tokens.shape[2]} but the text encoder's hidden "
+            f"states have {prompt_embeds.shape[2]}: train the projector for this model"
+        )
+    return torch.cat([prompt_embeds, soft_tokens.to(prompt_embeds.dtype)], dim=1)
+
+
+def pad_unconditional(negative_embeds: torch.Tensor, num_tokens: int) -> torch.Tensor:
+    """The unconditional branch of classifier-free guidance, made as long as the conditional.
+
+    Its last hidden state (the padding position, carrying no content) is repeated
+    ``num_tokens`` times: (B, T, h) -> (B, T + num_tokens, h). So guidance pushes towards
+    the user tokens rather than away from an arbitrary filler.
+    """
+    tail = negative_embeds[:, -1:, :].expand(-1, num_tokens, -1)
+    return torch.cat([negative_embeds, tail], dim=1)
