@@ -1,0 +1,103 @@
+"""Images read as RGB: any mode, EXIF-rotated, huge files decoded small, errors naming the file."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from PIL import Image, ImageOps
+
+ImageSource = Image.Image | str | Path
+
+
+class ImageReadError(ValueError):
+    """An image that cannot be used; ``path`` names the file, ``reason`` says why."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+def to_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
+    """An RGB copy of ``image``; transparency is composed over ``background`` (white)."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        image.mode == "P" and "transparency" in image.info
+    ):
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGB", rgba.size, background)
+        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        return canvas
+    if image.mode in ("I", "F") or image.mode.startswith("I;"):
+        return _stretch_to_8bit(image).convert("RGB")
+    return image.convert("RGB")
+
+
+def _stretch_to_8bit(image: Image.Image) -> Image.Image:
+    """High bit-depth grayscale scaled to 0-255 by its own range (a 16-bit PNG, a TIFF)."""
+    import numpy as np
+
+    values = np.asarray(image, dtype=np.float32)
+    low, high = float(values.min()), float(values.max())
+    scaled = np.zeros_like(values) if high <= low else (values - low) * (255.0 / (high - low))
+    return Image.fromarray(scaled.round().astype(np.uint8), mode="L")
+
+
+def read_image(
+    source: ImageSource, *, min_side: int | None = None, max_side: int | None = None
+) -> Image.Image:
+    """``source`` (a path or a PIL image) as an upright, fully decoded RGB image.
+
+    ``min_side``: a JPEG is decoded at the smallest 1/2, 1/4 or 1/8 scale whose shorter
+    side is still at least this (draft mode), so a 12000x8000 photo never exists at full
+    size in memory. ``max_side``: the result is downscaled so its longer side is at most
+    this. Other formats must be decoded whole; those over Pillow's decompression-bomb
+    limit (``Image.MAX_IMAGE_PIXELS`` after the draft) are refused. A missing, truncated
+    or unreadable file raises :class:`ImageReadError` naming the file.
+    """
+    if isinstance(source, Image.Image):
+        try:
+            return _upright_rgb(source, max_side)
+        except OSError as exc:  # a lazily opened file that turns out truncated
+            name = getattr(source, "filename", "") or "<image>"
+            raise ImageReadError(name, f"cannot read image ({type(exc).__name__}: {exc})") from exc
+    path = Path(source)
+    if not path.is_file():
+        raise ImageReadError(path, "image file not found")
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns past MAX_IMAGE_PIXELS before the draft could shrink the decode;
+            # the size actually decoded is checked below, after the draft.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as opened:
+                if min_side is not None:
+                    opened.draft(opened.mode, (min_side, min_side))  # a no-op except for JPEG
+                width, height = opened.size
+                if width * height > (Image.MAX_IMAGE_PIXELS or float("inf")):
+                    raise ImageReadError(
+                        path,
+                        f"{width}x{height} pixels is over Pillow's decode limit of "
+                        f"{Image.MAX_IMAGE_PIXELS} (Image.MAX_IMAGE_PIXELS); "
+                        "save a smaller copy or a JPEG",
+                    )
+                return _upright_rgb(opened, max_side)
+    except ImageReadError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(path, f"image too large to decode ({exc})") from exc
+    except (OSError, SyntaxError, ValueError, TypeError, EOFError) as exc:
+        raise ImageReadError(path, f"cannot read image ({type(exc).__name__}: {exc})") from exc
+
+
+def _upright_rgb(image: Image.Image, max_side: int | None) -> Image.Image:
+    """A new RGB image (never ``image`` itself): EXIF-rotated, at most ``max_side`` long."""
+    image.load()
+    upright = ImageOps.exif_transpose(image) or image
+    rgb = to_rgb(upright)
+    if rgb is image:
+        rgb = image.copy()
+    if max_side is not None and max(rgb.size) > max_side:
+        rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return rgb
