@@ -9,18 +9,16 @@ and the main process merges the outputs in input order.
 
 from __future__ import annotations
 
-import itertools
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipelines.headline import HeadlinePipeline, PersonalizationMethod
 from pmgen.data.errors import InvalidInputError, ReadReport
-from pmgen.headlines.output import JsonlShardWriter, done_indices, merge_outputs
 from pmgen.headlines.requests import HeadlineRequest
 from pmgen.headlines.signals import KeywordCache, TitleRetriever
+from pmgen.jobs import JobSummary, run_batch_job
 
 NO_KNOWN_HISTORY = "no history item known to the user encoder"
 NO_HISTORY_TITLES = "no history titles: nothing to personalize with"
@@ -52,19 +50,6 @@ class HeadlineJobConfig:
             raise ValueError("num_candidates and batch_size must be >= 1")
         if not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
-
-
-@dataclass
-class JobSummary:
-    written: int  # rows written by this process in this run
-    already_done: int  # rows found done at the start
-    total_rows: int  # rows in the output at the end (after the merge)
-    seconds: float
-    report: ReadReport
-
-    @property
-    def rows_per_second(self) -> float:
-        return self.written / self.seconds if self.seconds else 0.0
 
 
 class HeadlineWriter:
@@ -194,12 +179,6 @@ def _cut(text: str, max_words: int) -> str:
     return text if len(words) <= max_words else " ".join(words[:max_words])
 
 
-def _batches(rows: Iterable[HeadlineRequest], size: int) -> Iterator[list[HeadlineRequest]]:
-    iterator = iter(rows)
-    while batch := list(itertools.islice(iterator, size)):
-        yield batch
-
-
 def run_headline_job(
     requests: Callable[[ReadReport], Iterator[HeadlineRequest]],
     out: str | Path,
@@ -208,58 +187,16 @@ def run_headline_job(
     progress: bool = True,
     state=None,
 ) -> JobSummary:
-    """Write one record per request into ``out``, continuing a previous run.
-
-    ``requests(report)`` opens a fresh stream of the requests (called twice: once to
-    count the rows left, once to do them). ``state`` is accelerate's process state
-    (``user_models.runtime.process_state()``); None means one process.
-    """
-    from tqdm.auto import tqdm
-
-    out = Path(out)
-    rank = state.process_index if state is not None else 0
-    world = state.num_processes if state is not None else 1
-    main = rank == 0
-    done = done_indices(out)
-    if state is not None:
-        state.wait_for_everyone()  # every process decides its share from the same done set
-
-    def my_rows(report: ReadReport) -> Iterator[HeadlineRequest]:
-        """This process's share of the rows not done yet. Every process reads (and checks)
-        every row, so a bad row stops all of them at the same place."""
-        position = 0
-        for request in requests(report):
-            if request.index in done:
-                continue
-            problem = writer.usable(request)
-            if problem is not None:
-                report.invalid(problem)
-                continue
-            if position % world == rank:
-                yield request
-            position += 1
-
-    total = sum(1 for _ in my_rows(ReadReport(skip_invalid=True)))
-    report = ReadReport(skip_invalid=skip_invalid)
-    shard = JsonlShardWriter(out, rank, world)
-    written = 0
-    start = time.perf_counter()
-    bar = tqdm(
-        total=total,
-        desc=f"headlines[{rank}]" if world > 1 else "headlines",
-        unit="row",
-        disable=not progress,
-        dynamic_ncols=True,
+    """Write one headline record per request into ``out``, continuing a previous run
+    (see :func:`pmgen.jobs.run_batch_job`)."""
+    return run_batch_job(
+        requests,
+        out,
+        writer,
+        batch_size=writer.config.batch_size,
+        seed=writer.config.seed,
+        name="headlines",
+        skip_invalid=skip_invalid,
+        progress=progress,
+        state=state,
     )
-    try:
-        for batch in _batches(my_rows(report), writer.config.batch_size):
-            shard.write(writer.write(batch, seed=writer.config.seed + batch[0].index))
-            written += len(batch)
-            bar.update(len(batch))
-    finally:
-        bar.close()
-        shard.close()
-    if state is not None:
-        state.wait_for_everyone()
-    rows = merge_outputs(out) if main else 0
-    return JobSummary(written, len(done), rows, time.perf_counter() - start, report)

@@ -1,0 +1,117 @@
+"""Batch jobs over streamed requests: one JSONL record per request, resumable, sharded.
+
+A *writer* turns a batch of requests into records (``writer.write(batch, seed)``) and
+says which requests it cannot serve (``writer.usable(request)``). The runner skips rows
+already in the output, splits the rest across accelerate processes (process r takes
+every r-th remaining row), appends records as they are made and merges the parts in
+input order at the end. Headlines and covers both run on it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from pmgen.data.errors import InvalidInputError, ReadReport
+from pmgen.headlines.output import JsonlShardWriter, done_indices, merge_outputs
+
+
+class BatchWriter(Protocol):
+    def usable(self, request: Any) -> InvalidInputError | None: ...
+
+    def write(self, requests: list[Any], seed: int | None = None) -> list[dict]: ...
+
+
+@dataclass
+class JobSummary:
+    written: int  # rows written by this process in this run
+    already_done: int  # rows found done at the start
+    total_rows: int  # rows in the output at the end (after the merge)
+    seconds: float
+    report: ReadReport
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.written / self.seconds if self.seconds else 0.0
+
+
+def _batches(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(rows)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+def run_batch_job(
+    requests: Callable[[ReadReport], Iterator[Any]],
+    out: str | Path,
+    writer: BatchWriter,
+    *,
+    batch_size: int,
+    seed: int = 0,
+    name: str = "rows",
+    skip_invalid: bool = False,
+    progress: bool = True,
+    state=None,
+) -> JobSummary:
+    """Write one record per request into ``out``, continuing a previous run.
+
+    Requests have an ``index`` (their position in the input); batch b is written with
+    seed ``seed + index of its first row``, so a resumed run makes the same records.
+
+    ``requests(report)`` opens a fresh stream of the requests (called twice: once to
+    count the rows left, once to do them). ``state`` is accelerate's process state
+    (``user_models.runtime.process_state()``); None means one process.
+    """
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    rank = state.process_index if state is not None else 0
+    world = state.num_processes if state is not None else 1
+    main = rank == 0
+    done = done_indices(out)
+    if state is not None:
+        state.wait_for_everyone()  # every process decides its share from the same done set
+
+    def my_rows(report: ReadReport) -> Iterator[Any]:
+        """This process's share of the rows not done yet. Every process reads (and checks)
+        every row, so a bad row stops all of them at the same place."""
+        position = 0
+        for request in requests(report):
+            if request.index in done:
+                continue
+            problem = writer.usable(request)
+            if problem is not None:
+                report.invalid(problem)
+                continue
+            if position % world == rank:
+                yield request
+            position += 1
+
+    total = sum(1 for _ in my_rows(ReadReport(skip_invalid=True)))
+    report = ReadReport(skip_invalid=skip_invalid)
+    shard = JsonlShardWriter(out, rank, world)
+    written = 0
+    start = time.perf_counter()
+    bar = tqdm(
+        total=total,
+        desc=f"{name}[{rank}]" if world > 1 else name,
+        unit="row",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+    try:
+        for batch in _batches(my_rows(report), batch_size):
+            shard.write(writer.write(batch, seed=seed + batch[0].index))
+            written += len(batch)
+            bar.update(len(batch))
+    finally:
+        bar.close()
+        shard.close()
+    if state is not None:
+        state.wait_for_everyone()
+    rows = merge_outputs(out) if main else 0
+    return JobSummary(written, len(done), rows, time.perf_counter() - start, report)
