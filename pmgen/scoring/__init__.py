@@ -1,6 +1,7 @@
-"""Scorers of generated content: ROUGE for headlines (``pmgen.scoring.rouge``) and the
+"""Scorers of generated content: ROUGE for headlines (``pmgen.scoring.rouge``), the
 personalization / fidelity / click scores of candidate headlines with their reranking
-(``pmgen.scoring.text``).
+(``pmgen.scoring.text``), CLIP scores of candidate images (``pmgen.scoring.image``) and
+their SSIM / LPIPS (``pmgen.scoring.perceptual``).
 
 Public names load lazily so ``import pmgen.scoring`` does not import torch.
 """
@@ -17,6 +18,12 @@ _EXPORTS = {
     "RerankBy": "pmgen.scoring.text",
     "rerank": "pmgen.scoring.text",
     "combined_score": "pmgen.scoring.text",
+    "ImageScorer": "pmgen.scoring.image",
+    "ImageScores": "pmgen.scoring.image",
+    "LPIPS": "pmgen.scoring.perceptual",
+    "ssim": "pmgen.scoring.perceptual",
+    "ssim_to_target": "pmgen.scoring.perceptual",
+    "ssim_to_history": "pmgen.scoring.perceptual",
 }
 
 __all__ = list(_EXPORTS)
