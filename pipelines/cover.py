@@ -138,6 +138,13 @@ def _keyword_rows(keywords: Any) -> list[Sequence[str]]:
     return list(keywords)
 
 
+def _per_image(values: list | None, num_images_per_prompt: int) -> list | None:
+    """Per-prompt values repeated for each image of that prompt."""
+    if values is None:
+        return None
+    return [value for value in values for _ in range(num_images_per_prompt)]
+
+
 def save_cover_lora(
     directory: str | Path,
     unet: UNet2DConditionModel,
@@ -305,6 +312,7 @@ class CoverPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin, TextualIn
 
     def check_inputs(
         self,
+        *,
         prompt: Any,
         item_keywords: Any,
         user_keywords: Any,
@@ -638,23 +646,23 @@ class CoverPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin, TextualIn
         height = height or self.unet.config.sample_size * self.vae_scale_factor
         width = width or self.unet.config.sample_size * self.vae_scale_factor
         self.check_inputs(
-            prompt,
-            item_keywords,
-            user_keywords,
-            style,
-            soft_tokens,
-            negative_prompt,
-            height,
-            width,
-            num_inference_steps,
-            guidance_scale,
-            num_images_per_prompt,
-            generator,
-            seed,
-            latents,
-            prompt_embeds,
-            negative_prompt_embeds,
-            output_type,
+            prompt=prompt,
+            item_keywords=item_keywords,
+            user_keywords=user_keywords,
+            style=style,
+            soft_tokens=soft_tokens,
+            negative_prompt=negative_prompt,
+            height=height,
+            width=width,
+            num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale,
+            num_images_per_prompt=num_images_per_prompt,
+            generator=generator,
+            seed=seed,
+            latents=latents,
+            prompt_embeds=prompt_embeds,
+            negative_prompt_embeds=negative_prompt_embeds,
+            output_type=output_type,
         )
 
         # 2. Build the prompt (PMG: item keywords + the user's preference keywords)
@@ -679,9 +687,8 @@ class CoverPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin, TextualIn
 
         # 4. Append the user's soft tokens; pad the unconditional branch to the same length
         if soft_tokens is not None:
-            soft = soft_tokens.to(device).repeat_interleave(
-                num_images_per_prompt, dim=0
-            )  # (N, k, h)
+            # (N, k, h): the tokens of prompt i serve each of its images
+            soft = soft_tokens.to(device).repeat_interleave(num_images_per_prompt, dim=0)
             prompt_embeds = append_soft_tokens(prompt_embeds, soft)  # (N, T + k, h)
             if do_cfg:
                 negative_prompt_embeds = pad_unconditional(negative_prompt_embeds, soft.shape[1])
@@ -729,17 +736,8 @@ class CoverPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin, TextualIn
             )
         self.maybe_free_model_hooks()
 
-        per_image = (
-            [p for p in prompts for _ in range(num_images_per_prompt)]
-            if prompts is not None
-            else None
-        )
-        dropped_per_image = (
-            [d for d in dropped for _ in range(num_images_per_prompt)]
-            if dropped is not None
-            else None
-        )
-        output = CoverPipelineOutput(images, per_image, seeds, dropped_per_image)
+        n = num_images_per_prompt
+        output = CoverPipelineOutput(images, _per_image(prompts, n), seeds, _per_image(dropped, n))
         if not return_dict:
             return (output.images, output.prompts, output.seeds, output.dropped_keywords)
         return output
