@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from pipelines.errors import ModelUnavailableError
+
 app = typer.Typer(
     help="pmgen: personalized headlines, covers and posters from a pre-trained user encoder.",
     no_args_is_help=True,
@@ -134,6 +136,10 @@ def _report_training(verb: str, result) -> None:
     )
 
 
+# what a command reports as one red line; anything else is a bug and shows its traceback
+USER_ERRORS = (ValueError, FileNotFoundError, OSError, ModelUnavailableError)
+
+
 def _fail(error: Exception) -> None:
     typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
     raise typer.Exit(1)
@@ -154,7 +160,7 @@ def features(
     try:
         options = _features_options(text_model, image_words, clip_model, clip_pretrained)
         prepared = _prepare(data, data_format, skip_invalid, workdir, True, options)
-    except (ValueError, FileNotFoundError, OSError) as error:
+    except USER_ERRORS as error:
         _fail(error)
     table = prepared.features
     with_image = int(table.image_mask.any(dim=-1).sum())
@@ -186,7 +192,7 @@ def pretrain_command(
         prepared = _prepare(data, data_format, skip_invalid, workdir, True, options)
         training = _training(epochs, batch_size, lr, patience)
         result = workflow.pretrain(prepared, workdir, resume=resume, **training)
-    except (ValueError, FileNotFoundError, OSError) as error:
+    except USER_ERRORS as error:
         _fail(error)
     _report_training("pre-trained", result)
 
@@ -247,7 +253,7 @@ def finetune_command(
             resume=resume,
             **_training(epochs, batch_size, lr, patience),
         )
-    except (ValueError, FileNotFoundError, OSError) as error:
+    except USER_ERRORS as error:
         _fail(error)
     _report_training("fine-tuned", result)
 
@@ -283,7 +289,7 @@ def evaluate_command(
             best = directory / "best" if (directory / "best").exists() else directory
             name = directory.name if best != directory else directory.parent.name
             results[name] = workflow.evaluate(prepared, best, cold_threshold)
-    except (ValueError, FileNotFoundError, OSError) as error:
+    except USER_ERRORS as error:
         _fail(error)
     print_table(results)
     typer.echo(f"written to {workflow.save_evaluation(workdir, results)}")
@@ -303,7 +309,7 @@ def quickstart(
 
     try:
         run_quickstart(workdir, max_epochs=epochs, headline_rows=headline_rows)
-    except (ValueError, FileNotFoundError, OSError) as error:
+    except USER_ERRORS as error:
         _fail(error)
 
 
@@ -434,13 +440,192 @@ def headlines_command(
             progress=state.is_local_main_process,
             state=state,
         )
-    except (ValueError, FileNotFoundError, OSError) as error:
+    except USER_ERRORS as error:
         _fail(error)
     if state.is_main_process:
         typer.echo(
             f"wrote {summary.written} rows in {summary.seconds:.0f} s "
             f"({summary.rows_per_second:.2f} rows/s; {summary.already_done} were already done); "
             f"{out} has {summary.total_rows} rows"
+        )
+        if summary.report.num_skipped:
+            typer.echo(f"skipped: {summary.report.summary()}")
+
+
+class CoverLayout(str, Enum):
+    cover = "cover"
+    poster = "poster"
+    banner = "banner"
+
+
+class CoverBackground(str, Enum):
+    auto = "auto"
+    generate = "generate"
+    item = "item"
+    plain = "plain"
+
+
+class CoverMethodOpt(str, Enum):
+    none = "none"
+    keywords = "keywords"
+    soft = "soft"
+    both = "both"
+
+
+class ImageScorerOpt(str, Enum):
+    auto = "auto"
+    clip = "clip"
+    words = "words"
+    none = "none"
+
+
+@app.command("covers")
+def covers_command(
+    out: Annotated[
+        Path, typer.Option("--out", help="Output folder: images/ and covers.jsonl.")
+    ] = Path("covers-out"),
+    items_path: Annotated[
+        Path | None,
+        typer.Option("--items", help="news.tsv (PENS/MIND) or items.jsonl. Default: the sample."),
+    ] = None,
+    users: Annotated[
+        Path | None,
+        typer.Option(help="The rows, as for `pmgen headlines`. Default: the sample's users."),
+    ] = None,
+    data_format: Annotated[
+        str, typer.Option("--format", help="auto | pens | mind | pmgen")
+    ] = "auto",
+    layout: Annotated[CoverLayout, typer.Option(help="cover 1:1, poster 2:3, banner 16:9.")] = (
+        CoverLayout.cover
+    ),
+    size: Annotated[int, typer.Option(help="The poster's long side in pixels.")] = 768,
+    background: Annotated[
+        CoverBackground,
+        typer.Option(help="generate (Stable Diffusion), item (its own image), plain, or auto."),
+    ] = CoverBackground.auto,
+    sd_model: Annotated[
+        str | None, typer.Option(help="Stable Diffusion 1.x/2.x: hub id or diffusers folder.")
+    ] = None,
+    lora: Annotated[
+        list[Path] | None, typer.Option(help="LoRA file or folder (diffusers format); repeat.")
+    ] = None,
+    lora_weight: Annotated[
+        list[float] | None, typer.Option(help="Weight of each --lora, in order.")
+    ] = None,
+    method: Annotated[
+        CoverMethodOpt, typer.Option(help="Generated covers: keywords, soft tokens, both, none.")
+    ] = CoverMethodOpt.both,
+    num_candidates: Annotated[int, typer.Option(help="Generated candidates per row.")] = 4,
+    steps: Annotated[int, typer.Option(help="Denoising steps.")] = 30,
+    guidance_scale: Annotated[float, typer.Option(help="Classifier-free guidance.")] = 7.5,
+    image_size: Annotated[int, typer.Option(help="Generated image side (multiple of 8).")] = 512,
+    style: Annotated[str | None, typer.Option(help="Appended to every prompt.")] = None,
+    rerank: Annotated[str, typer.Option(help="pmg or none.")] = "pmg",
+    alpha: Annotated[float, typer.Option(help="PMG weight of personalization.")] = 0.5,
+    scorer: Annotated[
+        ImageScorerOpt, typer.Option(help="CLIP, image words (offline), auto, or none.")
+    ] = ImageScorerOpt.auto,
+    clip_model: Annotated[str, typer.Option(help="open_clip model name.")] = "ViT-B-32",
+    clip_pretrained: Annotated[str, typer.Option(help="open_clip pretrained tag or file.")] = (
+        "openai"
+    ),
+    headlines: Annotated[
+        Path | None,
+        typer.Option(help="A `pmgen headlines` output: its headlines and keywords are used."),
+    ] = None,
+    llm: Annotated[
+        str, typer.Option(help="LLM for preference keywords when --headlines has none.")
+    ] = "HuggingFaceTB/SmolLM2-135M-Instruct",
+    num_keywords: Annotated[int, typer.Option(help="Preference keywords (0: none).")] = 5,
+    workdir: Annotated[
+        Path | None,
+        typer.Option(help="Where the user encoder and cover projector were trained."),
+    ] = None,
+    projector: Annotated[Path | None, typer.Option(help="Cover projector folder.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Rows generated together.")] = 1,
+    seed: Annotated[int, typer.Option(help="Base seed.")] = 0,
+    dtype: Annotated[str, typer.Option(help="float32, float16 or bfloat16.")] = "float32",
+    skip_invalid: SkipOpt = False,
+    text_model: TextModelOpt = "sentence-transformers/all-MiniLM-L6-v2",
+) -> None:
+    """A personalized cover/poster for every row: one image plus one JSONL record each.
+
+    Resumable (a rerun skips rows already in covers.jsonl). Under `accelerate launch
+    --num_processes N -m pmgen covers ...` the rows are split across processes.
+    """
+    from pmgen.covers.job import CoverJobConfig, run_cover_job
+    from pmgen.covers.setup import build_cover_writer
+    from pmgen.data.errors import ReadReport
+    from pmgen.headlines import requests as req
+    from user_models.runtime import process_state
+
+    state = process_state()
+    try:
+        if items_path is not None and users is None:
+            raise ValueError("--items needs --users (the rows to make covers for)")
+        bundled = _default_data()
+        users_path = users or bundled / "users.jsonl"
+        fmt = (
+            req.detect_request_format(users_path)
+            if data_format == "auto"
+            else req.RequestFormat(data_format)
+        )
+        if fmt is req.RequestFormat.LAMP:
+            raise ValueError("LaMP-4 rows have no item catalogue with images: use pens/mind/pmgen")
+        catalogue = items_path or (bundled / "items.jsonl" if users is None else None)
+        if catalogue is None:
+            raise ValueError(f"--users in {fmt.value} format needs --items (the catalogue)")
+        items = req.read_catalogue(catalogue, fmt, ReadReport(skip_invalid=skip_invalid))
+        config = CoverJobConfig(
+            layout=layout.value,
+            size=size,
+            background=background.value,
+            method=method.value,
+            num_candidates=num_candidates,
+            num_inference_steps=steps,
+            guidance_scale=guidance_scale,
+            image_size=image_size,
+            style=style,
+            rerank=rerank,
+            alpha=alpha,
+            batch_size=batch_size,
+            seed=seed,
+        )
+        writer = build_cover_writer(
+            config,
+            out,
+            items,
+            workdir=workdir,
+            sd_model=sd_model,
+            loras=lora or [],
+            lora_weights=lora_weight or None,
+            projector=projector,
+            scorer=scorer.value,
+            clip_model=clip_model,
+            clip_pretrained=clip_pretrained,
+            text_model=text_model,
+            headlines=headlines,
+            llm=llm,
+            num_keywords=num_keywords,
+            dtype=dtype,
+        )
+        if state.is_main_process:
+            for role, name in writer.models.items():
+                typer.echo(f"{role}: {name}")
+        summary = run_cover_job(
+            lambda report: req.iter_requests(users_path, fmt, items, report),
+            writer,
+            skip_invalid=skip_invalid,
+            progress=state.is_local_main_process,
+            state=state,
+        )
+    except USER_ERRORS as error:
+        _fail(error)
+    if state.is_main_process:
+        typer.echo(
+            f"wrote {summary.written} posters in {summary.seconds:.0f} s "
+            f"({summary.rows_per_second:.2f} rows/s; {summary.already_done} were already done); "
+            f"{out / 'covers.jsonl'} has {summary.total_rows} rows"
         )
         if summary.report.num_skipped:
             typer.echo(f"skipped: {summary.report.summary()}")
@@ -501,7 +686,6 @@ def train_projector_command(
     The LLM and the user encoder stay frozen. Runs under `accelerate launch`; writes
     OUTPUT/checkpoint (resumable) and OUTPUT/best (projector/, lora/, training_info.json).
     """
-    from pipelines.errors import ModelUnavailableError
     from pmgen.projector_training import DEFAULT_OUTPUT, ProjectorTrainingConfig, train_projector
     from user_models.runtime import process_state
 
@@ -539,7 +723,7 @@ def train_projector_command(
             output_dir=output or workdir / DEFAULT_OUTPUT,
             resume=resume,
         )
-    except (ValueError, FileNotFoundError, OSError, ModelUnavailableError) as error:
+    except USER_ERRORS as error:
         _fail(error)
     if process_state().is_main_process:
         typer.echo(

@@ -1,4 +1,4 @@
-"""`pmgen quickstart`: the whole encoder loop on the bundled sample, ending in a results table."""
+"""`pmgen quickstart`: the whole loop on the bundled sample: encoder, headlines, posters."""
 
 from __future__ import annotations
 
@@ -19,19 +19,19 @@ def run_quickstart(
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    print(f"[1/6] reading the bundled sample from {sample_dir()}")
+    print(f"[1/7] reading the bundled sample from {sample_dir()}")
     interactions, splits = workflow.read_data(sample_dir())
     print(f"      {interactions.describe()}")
     prepared = workflow.PreparedData(interactions, splits)
 
-    print("[2/6] item features: sentence embeddings of text, and of each image's words")
+    print("[2/7] item features: sentence embeddings of text, and of each image's words")
     prepared.features = workflow.build_features(interactions, splits, workdir)
 
     training = {"max_epochs": max_epochs, "batch_size": 32}
-    print("[3/6] MP4SR pre-training of M2SE (NIP + CMCL)")
+    print("[3/7] MP4SR pre-training of M2SE (NIP + CMCL)")
     workflow.pretrain(prepared, workdir, **training)
 
-    print("[4/6] fine-tuning: MP4SR (pre-trained M2SE), M2SE from scratch, SASRec baseline")
+    print("[4/7] fine-tuning: MP4SR (pre-trained M2SE), M2SE from scratch, SASRec baseline")
     pretrained = workdir / workflow.PRETRAIN_DIR / "best"
     runs = {
         "MP4SR": {"model_type": "m2se", "from_pretrained": pretrained},
@@ -43,7 +43,7 @@ def run_quickstart(
         print(f"      {name}")
         workflow.finetune(prepared, workdir, output_name=folders[name], **kwargs, **training)
 
-    print("[5/6] evaluation on the held-out last item of every user")
+    print("[5/7] evaluation on the held-out last item of every user")
     results = {
         name: workflow.evaluate(prepared, workdir / folder / "best")
         for name, folder in folders.items()
@@ -53,8 +53,10 @@ def run_quickstart(
     print_table(
         results, title=f"Bundled sample ({splits.num_users} users, {splits.num_items} items)"
     )
-    print("[6/6] personalized headlines for every sample user's held-out item, real offline LLM")
+    print("[6/7] personalized headlines for every sample user's held-out item, real offline LLM")
     write_sample_headlines(workdir, limit=headline_rows)
+    print("[7/7] a personalized poster per sample user: the headline set on a background, scored")
+    write_sample_posters(workdir, limit=headline_rows)
     print(f"results in {workdir.resolve()}")
     return results
 
@@ -100,4 +102,58 @@ def write_sample_headlines(workdir: Path, batch_size: int = 8, limit: int | None
         markdown_grid(table, columns) + "\n\n" + "\n".join(lines) + "\n"
     )
     print_grid(table, columns, "Headlines (ROUGE against the held-out item's own title)")
+    return out
+
+
+def write_sample_posters(
+    workdir: Path, limit: int | None = None, sd_model: str | None = None
+) -> Path:
+    """A poster per sample user from ``headlines.jsonl``: the chosen headline over the item's
+    own image (or a plain field in the user's palette; over a Stable Diffusion cover when
+    ``sd_model`` is given), scored and described in ``posters/covers.jsonl`` and
+    ``posters.md``. Says which models it used and which it could not load."""
+    from pmgen.covers.job import CoverJobConfig, run_cover_job
+    from pmgen.covers.setup import build_cover_writer
+    from pmgen.data.errors import ReadReport
+    from pmgen.data.sample import sample_dir
+    from pmgen.headlines import requests as req
+    from pmgen.headlines.output import read_records
+
+    users = sample_dir() / "users.jsonl"
+    items = req.read_catalogue(sample_dir() / "items.jsonl", req.RequestFormat.PMGEN, ReadReport())
+    out = workdir / "posters"
+    config = CoverJobConfig(layout="poster", size=768, method="keywords")
+    if sd_model is None:
+        print(
+            "      Stable Diffusion: not used (no SD weights load offline; `pmgen covers "
+            "--sd-model ID_OR_FOLDER` generates covers where they do), so each poster is set "
+            "on the item's own image or on a plain field in the user's palette"
+        )
+    writer = build_cover_writer(
+        config, out, items, headlines=workdir / "headlines.jsonl", sd_model=sd_model, llm=None
+    )
+    for role, name in writer.models.items():
+        print(f"      {role}: {name}")
+
+    def requests(report):
+        rows = req.iter_requests(users, req.RequestFormat.PMGEN, items, report)
+        return (r for r in rows if limit is None or r.index < limit)
+
+    summary = run_cover_job(requests, writer)
+    print(f"      {summary.written} posters written ({summary.rows_per_second:.2f}/s) to {out}")
+    lines = [
+        "| user | poster | headline | background | personalization | fidelity |",
+        "|---|---|---|---|---|---|",
+    ]
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    for record in read_records(out / "covers.jsonl"):
+        best = record["candidates"][0]
+        lines.append(
+            f"| {record['user_id']} | ![]({out.name}/{record['image']}) | {cell(record['headline'])} "
+            f"| {best['background']} | {best.get('personalization', '')} "
+            f"| {best.get('fidelity', '')} |"
+        )
+    (workdir / "posters.md").write_text("\n".join(lines) + "\n")
     return out
