@@ -37,6 +37,15 @@ def test_quickstart_runs_the_whole_loop_and_prints_the_table(tmp_path):
         assert record["headline"] and len(record["candidates"]) == 4
         assert {"personalization", "fidelity", "click", "combined"} <= set(record["candidates"][0])
     assert "chosen by pmg" in (tmp_path / "headlines.md").read_text()
+    posters = [
+        json.loads(x) for x in (tmp_path / "posters" / "covers.jsonl").read_text().splitlines()
+    ]
+    assert [p["headline"] for p in posters] == [h["headline"] for h in headlines]
+    for poster in posters:
+        assert (tmp_path / "posters" / poster["image"]).stat().st_size > 10_000
+        assert {"personalization", "fidelity", "cps"} <= set(poster["candidates"][0])
+        assert poster["candidates"][0]["contrast"] >= 4.5
+    assert "Stable Diffusion: not used" in result.output  # it says which models it used
 
 
 def test_bad_input_stops_with_file_line_and_field(tmp_path):

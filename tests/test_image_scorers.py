@@ -503,3 +503,23 @@ def test_lpips_weights_missing_are_named(tiny_lpips, tmp_path: Path, monkeypatch
         )
     with pytest.raises(ValueError, match="taps must be increasing"):
         LPIPS(_tiny_backbone(), (3, 1), [torch.ones(5), torch.ones(4)])
+
+
+def test_image_word_scorer_embeds_an_image_as_its_words_with_the_real_offline_models():
+    """The offline stand-in for CLIP: EfficientNet's labels, embedded by MiniLM."""
+    from pmgen.data.sample import sample_dir
+    from pmgen.features import SentenceEncoder
+    from pmgen.features.image import ClassifierWordDescriber
+    from pmgen.scoring.image_words import ImageWordScorer
+
+    encoder = SentenceEncoder()
+    scorer = ImageWordScorer(ClassifierWordDescriber(top_n=5), encoder)
+    images = sorted((sample_dir() / "images").glob("*.jpg"))
+    cat, coffee = (next(p for p in images if p.stem == name) for name in ("chelsea", "coffee"))
+    words = scorer.describe(cat)
+    assert len(words) == 5 and any("cat" in w for w in words)
+    expected = encoder.encode_sentences([f"a photo of {', '.join(words)}."])[0]
+    assert torch.allclose(scorer.image_embeddings([cat])[0], expected, atol=1e-5)
+    scores = scorer.score([cat, coffee], keywords=["cats"], target_text="a cup of espresso")
+    assert scores.cps[0] > scores.cps[1]  # the cat is closer to "cats"
+    assert scores.fidelity[1] > scores.fidelity[0]  # the coffee is closer to the espresso
