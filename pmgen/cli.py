@@ -636,6 +636,25 @@ class ProjectorTarget(str, Enum):
     cover = "cover"
 
 
+SdModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--sd-model",
+        "--model",
+        help="Stable Diffusion 1.x/2.x (kept frozen): hub id or diffusers folder. "
+        "Default: stable-diffusion-v1-5/stable-diffusion-v1-5.",
+    ),
+]
+ResolutionOpt = Annotated[
+    int | None, typer.Option(help="Images are resized and centre-cropped to this side (512).")
+]
+
+
+def _set(**settings: object) -> dict[str, object]:
+    """The settings given on the command line (None = keep the config's default)."""
+    return {k: v for k, v in settings.items() if v is not None}
+
+
 @app.command("train-projector")
 def train_projector_command(
     data: DataOpt = None,
@@ -644,21 +663,30 @@ def train_projector_command(
     skip_invalid: SkipOpt = False,
     target: Annotated[
         ProjectorTarget,
-        typer.Option(help="What the soft prompt conditions; only headline can be trained yet."),
+        typer.Option(help="What the soft prompt conditions: headline (LLM) or cover (SD)."),
     ] = ProjectorTarget.headline,
-    llm: Annotated[str, typer.Option(help="Causal LM (kept frozen): hub id or local path.")] = (
-        "HuggingFaceTB/SmolLM2-135M-Instruct"
-    ),
+    llm: Annotated[
+        str | None,
+        typer.Option(
+            help="Causal LM for --target headline (kept frozen): hub id or local path. "
+            "Default: HuggingFaceTB/SmolLM2-135M-Instruct."
+        ),
+    ] = None,
+    sd_model: SdModelOpt = None,
     encoder_dir: Annotated[
         Path | None,
         typer.Option(help="User encoder folder. Default: WORKDIR/finetune/best, else pretrain."),
     ] = None,
     output: Annotated[
-        Path | None, typer.Option("--output", help="Run folder. Default: WORKDIR/projector.")
+        Path | None,
+        typer.Option(
+            "--output",
+            help="Run folder. Default: WORKDIR/projector (headline), WORKDIR/projector-cover.",
+        ),
     ] = None,
     num_virtual_tokens: Annotated[int, typer.Option(help="Soft-prompt tokens per user.")] = 8,
     lora_rank: Annotated[
-        int, typer.Option(help="Also train a LoRA of this rank on the LLM (0: none).")
+        int, typer.Option(help="Headline: also train a LoRA of this rank on the LLM (0: none).")
     ] = 0,
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
     epochs: EpochsOpt = None,
@@ -670,49 +698,66 @@ def train_projector_command(
         float | None, typer.Option(help="Stop after the step that crosses this many seconds.")
     ] = None,
     max_article_tokens: Annotated[
-        int | None, typer.Option(help="Cut article bodies to this many tokens (default 256).")
+        int | None, typer.Option(help="Headline: cut article bodies to this many tokens (256).")
     ] = None,
+    resolution: ResolutionOpt = None,
     max_examples_per_user: Annotated[
         int | None, typer.Option(help="Latest positions per user (default 20).")
     ] = None,
     eval_steps: Annotated[
         int | None, typer.Option(help="Also validate every N steps (always at epoch end).")
     ] = None,
-    dtype: Annotated[str, typer.Option(help="LLM weights: float32 or bfloat16.")] = "float32",
+    dtype: Annotated[
+        str | None, typer.Option(help="Headline: LLM weights, float32 or bfloat16.")
+    ] = None,
     resume: ResumeOpt = True,
 ) -> None:
-    """Train the soft-prompt projector (and a LoRA) on (history, article -> clicked title).
+    """Train the soft-prompt projector on what users clicked, the generator frozen.
 
-    The LLM and the user encoder stay frozen. Runs under `accelerate launch`; writes
-    OUTPUT/checkpoint (resumable) and OUTPUT/best (projector/, lora/, training_info.json).
+    headline: (history, article -> clicked title), optionally with a LoRA on the LLM;
+    cover: (history, item keywords -> the item's image) with the diffusion loss. Runs
+    under `accelerate launch`; writes OUTPUT/checkpoint (resumable) and OUTPUT/best
+    (projector/, lora/, training_info.json).
     """
-    from pmgen.projector_training import DEFAULT_OUTPUT, ProjectorTrainingConfig, train_projector
+    from pmgen.projector_training import ProjectorTrainingConfig, train_projector
     from user_models.runtime import process_state
 
     try:
-        if target is not ProjectorTarget.headline:
-            raise ValueError(
-                f"--target {target.value} is not trainable yet: the cover projector comes with "
-                "the cover pipeline (issue 4); use --target headline"
-            )
-        settings = {
-            "max_steps": max_steps,
-            "max_epochs": epochs,
-            "batch_size": batch_size,
-            "learning_rate": lr,
-            "max_train_seconds": max_train_seconds,
-            "max_article_tokens": max_article_tokens,
-            "max_examples_per_user": max_examples_per_user,
-            "eval_steps": eval_steps,
-        }
-        config = ProjectorTrainingConfig(
-            llm=llm,
-            target=target.value,
-            num_virtual_tokens=num_virtual_tokens,
-            lora_rank=lora_rank,
-            dtype=dtype,
-            **{k: v for k, v in settings.items() if v is not None},
+        shared = _set(
+            max_steps=max_steps,
+            max_epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=lr,
+            max_train_seconds=max_train_seconds,
+            max_examples_per_user=max_examples_per_user,
+            eval_steps=eval_steps,
         )
+        if target is ProjectorTarget.cover:
+            from pmgen.cover_projector_training import CoverProjectorTrainingConfig
+
+            headline_only = _set(llm=llm, max_article_tokens=max_article_tokens, dtype=dtype)
+            if lora_rank:
+                headline_only["lora_rank"] = lora_rank
+            if headline_only:
+                names = ", ".join("--" + k.replace("_", "-") for k in headline_only)
+                raise ValueError(
+                    f"{names}: for --target headline only; the cover LoRA is trained by "
+                    "`pmgen train-lora`"
+                )
+            config = CoverProjectorTrainingConfig(
+                num_virtual_tokens=num_virtual_tokens,
+                **_set(model=sd_model, resolution=resolution),
+                **shared,
+            )
+        else:
+            if sd_model is not None or resolution is not None:
+                raise ValueError("--sd-model and --resolution are for --target cover only")
+            config = ProjectorTrainingConfig(
+                num_virtual_tokens=num_virtual_tokens,
+                lora_rank=lora_rank,
+                **_set(llm=llm, dtype=dtype, max_article_tokens=max_article_tokens),
+                **shared,
+            )
         prepared = _prepare(data, data_format, skip_invalid, workdir, False)
         result = train_projector(
             prepared.interactions,
@@ -720,7 +765,7 @@ def train_projector_command(
             workdir,
             config,
             encoder_dir=encoder_dir,
-            output_dir=output or workdir / DEFAULT_OUTPUT,
+            output_dir=output,
             resume=resume,
         )
     except USER_ERRORS as error:
@@ -731,6 +776,71 @@ def train_projector_command(
             f"({result.seconds_per_step:.2f} s/step, {result.train_examples} examples, "
             f"stopped by {result.stopped}); best valid loss {result.best_val_loss:.4f} "
             f"at step {result.best_step}; saved to {result.best_dir}"
+        )
+
+
+@app.command("train-lora")
+def train_lora_command(
+    images: Annotated[
+        Path,
+        typer.Option(
+            help="Folder of images with captions: x.txt beside each x.png, or a metadata.jsonl "
+            'of {"file_name": ..., "text": ...} lines.'
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Output folder: pytorch_lora_weights.safetensors.")
+    ],
+    sd_model: SdModelOpt = None,
+    rank: Annotated[int, typer.Option(help="LoRA rank.")] = 4,
+    steps: Annotated[int | None, typer.Option(help="Optimizer steps in all (500).")] = None,
+    resolution: ResolutionOpt = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate (1e-4).")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="Images per step and process (1).")
+    ] = None,
+    validation_images: Annotated[
+        int, typer.Option(help="Hold out the last N images to keep the best LoRA (0: the last).")
+    ] = 0,
+    save_steps: Annotated[int | None, typer.Option(help="Checkpoint every N steps (100).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the run.")] = None,
+    resume: ResumeOpt = True,
+) -> None:
+    """Train a style or user LoRA for covers on captioned images; SD itself stays frozen.
+
+    The LoRA sits on the UNet's attention projections. Runs under `accelerate launch`;
+    resumable from OUT/checkpoint. The result, OUT/pytorch_lora_weights.safetensors, loads
+    with `pmgen covers --lora OUT` or diffusers' `pipe.load_lora_weights(OUT)`.
+    """
+    from pmgen.lora_training import LoraTrainingConfig, train_lora
+    from user_models.runtime import process_state
+
+    try:
+        config = LoraTrainingConfig(
+            rank=rank,
+            validation_images=validation_images,
+            **_set(
+                model=sd_model,
+                max_steps=steps,
+                resolution=resolution,
+                learning_rate=lr,
+                batch_size=batch_size,
+                save_steps=save_steps,
+                seed=seed,
+            ),
+        )
+        result = train_lora(images, out, config, resume=resume)
+    except USER_ERRORS as error:
+        _fail(error)
+    if process_state().is_main_process:
+        last = result.history[-1]["train_loss"] if result.history else None
+        loss = f"last train loss {last:.4f}" if last is not None else "no step run"
+        if result.valid_examples:
+            loss += f"; best valid loss {result.best_val_loss:.4f} at step {result.best_step}"
+        typer.echo(
+            f"trained the cover LoRA for {result.steps} steps ({result.seconds_per_step:.2f} "
+            f"s/step, {result.train_examples} images, stopped by {result.stopped}); {loss}; "
+            f"saved to {result.best_dir}"
         )
 
 

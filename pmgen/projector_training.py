@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -61,7 +61,16 @@ class SoftPromptTrainingConfig(StepTrainingConfig):
     max_examples_per_user: int | None = option(20, "the user's latest positions only; None = all")
     max_valid_examples: int | None = option(512, "validation users (first in split order)")
 
+    trained_target: ClassVar[str] = HEADLINE  # the one target a subclass's trainer trains
+
     def __post_init__(self) -> None:
+        if self.target != self.trained_target:
+            configs = {HEADLINE: "ProjectorTrainingConfig", "cover": "CoverProjectorTrainingConfig"}
+            hint = configs.get(self.target) or f"one of the targets {list(configs)}"
+            raise ValueError(
+                f"target {self.target!r} is not trained with {type(self).__name__} "
+                f"(its target is {self.trained_target!r}): use {hint}"
+            )
         super().__post_init__()
         for name in ("num_virtual_tokens", "projector_hidden_size"):
             if getattr(self, name) < 1:
@@ -88,11 +97,6 @@ class ProjectorTrainingConfig(SoftPromptTrainingConfig):
     dtype: str = option("float32", "LLM weights: float32, or bfloat16 where it trains in it")
 
     def __post_init__(self) -> None:
-        if self.target != HEADLINE:
-            raise ValueError(
-                f"target {self.target!r} is not the headline target: the cover projector has "
-                "its own trainer (pmgen.cover_projector_training)"
-            )
         super().__post_init__()
         for name in ("max_article_tokens", "max_title_tokens"):
             if getattr(self, name) < 1:
@@ -124,6 +128,11 @@ def _first_known(history: Sequence[int], item_ids: Sequence[str], known: Mapping
         if item_ids[index - 1] in known:
             return at
     return len(history)
+
+
+def history_ids(splits: SequenceSplits, example: Example) -> list[str]:
+    """The catalogue ids of the example's history, oldest first."""
+    return [splits.item_ids[i - 1] for i in splits.train[example.user][: example.position]]
 
 
 def build_examples(
@@ -212,9 +221,7 @@ class HeadlineBatcher:
         return self.items[self.splits.item_ids[index - 1]]
 
     def history(self, example: Example) -> list[str]:
-        return [
-            self.splits.item_ids[i - 1] for i in self.splits.train[example.user][: example.position]
-        ]
+        return history_ids(self.splits, example)
 
     def truncate(self, body: str) -> str:
         """The body cut after ``max_article_tokens`` tokens (at a character offset)."""
@@ -313,8 +320,31 @@ def add_lora(model: nn.Module, rank: int, alpha: float | None = None, dropout: f
         ) from exc
 
 
-# -- the trainer -----------------------------------------------------------------------
-class ProjectorTrainer(StepTrainer):
+# -- the trainers ----------------------------------------------------------------------
+class SoftPromptTrainer(StepTrainer):
+    """What the headline and cover projector trainers share: the projector's files in a
+    checkpoint or the best folder, and what the run info says about it."""
+
+    projector: SoftPromptProjector
+    encoder_dir: str | None
+
+    def write_weights(self, folder: Path) -> None:
+        self.projector.save_pretrained(folder / PROJECTOR_DIR)
+
+    def load_weights(self, folder: Path) -> None:
+        loaded = SoftPromptProjector.from_pretrained(folder / PROJECTOR_DIR)
+        self.projector.load_state_dict(loaded.state_dict())
+
+    def best_info(self) -> dict[str, Any]:
+        cfg = self.config
+        return {
+            "target": cfg.target,
+            "encoder_dir": self.encoder_dir,
+            "num_virtual_tokens": cfg.num_virtual_tokens,
+        }
+
+
+class ProjectorTrainer(SoftPromptTrainer):
     """Trains a SoftPromptProjector (and a LoRA) for headlines; resumes from its checkpoint.
 
     The loop is ``pmgen.training.StepTrainer``'s. Writes ``output_dir/checkpoint`` (to
@@ -393,7 +423,7 @@ class ProjectorTrainer(StepTrainer):
         return torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
 
     def write_weights(self, folder: Path) -> None:
-        self.projector.save_pretrained(folder / PROJECTOR_DIR)
+        super().write_weights(folder)
         if self.config.lora_rank:
             self.model.save_pretrained(folder / LORA_DIR)
 
@@ -401,52 +431,52 @@ class ProjectorTrainer(StepTrainer):
         from peft import set_peft_model_state_dict
         from safetensors.torch import load_file
 
-        loaded = SoftPromptProjector.from_pretrained(folder / PROJECTOR_DIR)
-        self.projector.load_state_dict(loaded.state_dict())
+        super().load_weights(folder)
         if self.config.lora_rank:
             weights = load_file(str(folder / LORA_DIR / "adapter_model.safetensors"))
             set_peft_model_state_dict(self.model, weights)
 
     def best_info(self) -> dict[str, Any]:
-        cfg = self.config
-        return {
-            "target": cfg.target,
-            "llm": cfg.llm,
-            "encoder_dir": self.encoder_dir,
-            "num_virtual_tokens": cfg.num_virtual_tokens,
-            "lora_rank": cfg.lora_rank,
-        }
+        return {**super().best_info(), "llm": self.config.llm, "lora_rank": self.config.lora_rank}
 
 
 def train_projector(
     interactions,
     splits: SequenceSplits,
     workdir: str | Path,
-    config: ProjectorTrainingConfig | None = None,
+    config: SoftPromptTrainingConfig | None = None,
     encoder_dir: str | Path | None = None,
     output_dir: str | Path | None = None,
     resume: bool = True,
     progress: bool = True,
 ) -> LoopResult:
-    """Train the headline projector on a dataset read by ``workflow.read_data``.
+    """Train a projector on a dataset read by ``workflow.read_data``.
 
-    The user encoder is the one trained in ``workdir`` (``encoder_dir`` or the default:
-    fine-tuned, else pre-trained); the result lands in ``output_dir`` (default
-    ``workdir/projector``).
+    The target follows the config: ``ProjectorTrainingConfig`` (headline, the default)
+    or ``CoverProjectorTrainingConfig`` (cover). The user encoder is the one trained in
+    ``workdir`` (``encoder_dir`` or the default: fine-tuned, else pre-trained); the
+    result lands in ``output_dir`` (default ``workdir/projector`` for headlines,
+    ``workdir/projector-cover`` for covers).
     """
     from pmgen.users import default_encoder_dir, load_user_encoder
     from user_models.runtime import process_state
 
     config = config or ProjectorTrainingConfig()
+    if config.target == HEADLINE:
+        trainer_class, default_output = ProjectorTrainer, DEFAULT_OUTPUT
+    else:
+        from pmgen import cover_projector_training as cover
+
+        trainer_class, default_output = cover.CoverProjectorTrainer, cover.DEFAULT_OUTPUT
     encoder_dir = Path(encoder_dir) if encoder_dir else default_encoder_dir(workdir)
     with process_state().main_process_first():  # features may be built once, then read
         encoder = load_user_encoder(workdir, interactions.items, encoder_dir)
-    trainer = ProjectorTrainer(
+    trainer = trainer_class(
         config,
         splits,
         interactions.items,
         encoder,
-        output_dir or Path(workdir) / DEFAULT_OUTPUT,
+        output_dir or Path(workdir) / default_output,
         resume=resume,
         progress=progress,
         encoder_dir=encoder_dir,

@@ -16,10 +16,8 @@ from tiny_models import save_tiny_causal_lm
 from typer.testing import CliRunner
 
 from pipelines.headline import HeadlinePipeline
-from pmgen import workflow
 from pmgen.cli import app
 from pmgen.data.catalogue import Interactions, Item
-from pmgen.data.sample import sample_dir
 from pmgen.data.splits import leave_one_out
 from pmgen.projector_training import (
     IGNORE_INDEX,
@@ -29,29 +27,16 @@ from pmgen.projector_training import (
     ProjectorTrainingConfig,
     build_examples,
 )
-from pmgen.users import load_user_encoder
 
 REPO = Path(__file__).resolve().parent.parent
 FAST = {"batch_size": 4, "max_article_tokens": 24, "max_examples_per_user": 2, "seed": 7}
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    """The sample, a SASRec encoder trained one epoch on it, and a tiny Llama on disk."""
-    root = tmp_path_factory.mktemp("projector")
-    interactions, splits = workflow.read_data(sample_dir())
-    workdir = root / "work"
-    prepared = workflow.PreparedData(interactions, splits)
-    workflow.finetune(prepared, workdir, model_type="sasrec", max_epochs=1, progress=False)
-    workflow.save_item_index(workdir, splits.item_ids)
-    encoder = load_user_encoder(workdir, interactions.items)
-    return {
-        "interactions": interactions,
-        "splits": splits,
-        "workdir": workdir,
-        "encoder": encoder,
-        "llm": save_tiny_causal_lm(root / "llm"),
-    }
+def setup(sample_encoder, tmp_path_factory):
+    """The sample, a SASRec encoder trained one epoch on it (conftest), and a tiny Llama."""
+    llm = save_tiny_causal_lm(tmp_path_factory.mktemp("projector") / "llm")
+    return {**sample_encoder, "llm": llm}
 
 
 def make_trainer(setup, output: Path, resume: bool = True, **overrides) -> ProjectorTrainer:
@@ -226,7 +211,7 @@ def test_resume_refuses_a_checkpoint_of_another_shape(setup, tmp_path):
         make_trainer(setup, tmp_path, max_steps=2, num_virtual_tokens=4).train()
 
 
-def test_cli_trains_end_to_end_and_refuses_the_cover_target(setup, tmp_path):
+def test_cli_trains_end_to_end_and_refuses_headline_options_for_covers(setup, tmp_path):
     args = ["train-projector", "--workdir", str(setup["workdir"]), "--llm", str(setup["llm"]),
             "--output", str(tmp_path / "out"), "--batch-size", "4", "--max-article-tokens", "24",
             "--lora-rank", "2", "--num-virtual-tokens", "4"]  # fmt: skip
@@ -242,8 +227,9 @@ def test_cli_trains_end_to_end_and_refuses_the_cover_target(setup, tmp_path):
     again = CliRunner().invoke(app, [*args, "--max-steps", "5"])
     assert again.exit_code == 0, again.output
     assert "resuming from" in again.output and "for 5 steps" in again.output
-    cover = CliRunner().invoke(app, [*args, "--target", "cover"])
-    assert cover.exit_code == 1 and "issue 4" in cover.output
+    cover = CliRunner().invoke(app, [*args, "--target", "cover"])  # cover has no --llm, LoRA
+    assert cover.exit_code == 1
+    assert "--llm, --max-article-tokens, --lora-rank: for --target headline" in cover.output
 
 
 @pytest.mark.slow
