@@ -111,6 +111,8 @@ def read_captioned_images(folder: str | Path) -> list[CaptionedImage]:
                 if not isinstance(row.get(field), str):
                     raise InvalidInputError(metadata, line, field, "missing or not a string")
             path = folder / row["file_name"]
+            if path.resolve() in listed:
+                raise InvalidInputError(metadata, line, "file_name", f"{path.name} listed twice")
             _check_image(path, metadata, line)
             listed[path.resolve()] = CaptionedImage(
                 path, _caption(row["text"], metadata, line, "text")
@@ -128,9 +130,11 @@ def read_captioned_images(folder: str | Path) -> list[CaptionedImage]:
                     f"(or give the folder a {METADATA_FILE})"
                 )  # fmt: skip
             _check_image(image, image, None)
-            found.append(
-                CaptionedImage(image, _caption(text_file.read_text(), text_file, None, None))
-            )
+            try:
+                text = text_file.read_text(encoding="utf-8")
+            except UnicodeDecodeError as exc:
+                raise InvalidInputError(text_file, None, None, f"not UTF-8 text ({exc})") from exc
+            found.append(CaptionedImage(image, _caption(text, text_file, None, None)))
     if not found:
         raise FileNotFoundError(
             f"no images in {folder} (looked for {', '.join(IMAGE_SUFFIXES)} files)"

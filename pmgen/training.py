@@ -27,9 +27,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from user_models.config import _JsonConfig
-from user_models.trainer import BEST_DIR, latest_checkpoint, write_directory_atomically
+from user_models.trainer import (
+    BEST_DIR,
+    CHECKPOINT_DIR,
+    latest_checkpoint,
+    write_directory_atomically,
+)
 
-CHECKPOINT_NAME = "checkpoint"  # user_models.trainer.latest_checkpoint looks for this folder
 INFO_FILE = "training_info.json"
 STATE_FILE = "trainer_state.json"
 CONFIG_FILE = "training_config.json"
@@ -184,7 +188,7 @@ class StepTrainer:
             self.config.save(folder / CONFIG_FILE)
             (folder / STATE_FILE).write_text(json.dumps(asdict(self.state), indent=2))
 
-        write_directory_atomically(self.output_dir / CHECKPOINT_NAME, write)
+        write_directory_atomically(self.output_dir / CHECKPOINT_DIR, write)
 
     def _load_checkpoint(self, path: Path, optimizer, scheduler) -> None:
         saved = json.loads((path / CONFIG_FILE).read_text())
