@@ -97,6 +97,14 @@ def test_a_missing_caption_or_a_bad_image_names_the_file(tmp_path):
     (folder / "metadata.jsonl").write_text(json.dumps(lines[0]) + "\n")
     with pytest.raises(InvalidInputError, match=r"img1\.png: no caption: no line in"):
         read_captioned_images(folder)
+    (folder / "metadata.jsonl").write_text(json.dumps(lines[0]) + "\n" + json.dumps(lines[0]))
+    with pytest.raises(InvalidInputError, match=r"metadata\.jsonl:2: .*img0\.png listed twice"):
+        read_captioned_images(folder)
+
+    folder = write_images(tmp_path / "e")
+    (folder / "img0.txt").write_bytes(b"caf\xe9")  # Latin-1, not UTF-8
+    with pytest.raises(InvalidInputError, match=r"img0\.txt: not UTF-8"):
+        read_captioned_images(folder)
 
 
 # -- the loss --------------------------------------------------------------------------
