@@ -145,13 +145,15 @@ def write_sample_posters(
         "| user | poster | headline | background | personalization | fidelity |",
         "|---|---|---|---|---|---|",
     ]
+
     def cell(text: str) -> str:
         return text.replace("|", "\\|")
 
     for record in read_records(out / "covers.jsonl"):
         best = record["candidates"][0]
         lines.append(
-            f"| {record['user_id']} | ![]({out.name}/{record['image']}) | {cell(record['headline'])} "
+            f"| {record['user_id']} | ![]({out.name}/{record['image']}) "
+            f"| {cell(record['headline'])} "
             f"| {best['background']} | {best.get('personalization', '')} "
             f"| {best.get('fidelity', '')} |"
         )

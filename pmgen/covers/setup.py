@@ -60,8 +60,10 @@ def load_cover_pipeline(
 
 def default_cover_projector(workdir: str | Path) -> Path | None:
     """The cover projector `pmgen train-projector --target cover` saved under ``workdir``."""
-    for folder in (Path(workdir) / "projector-cover" / "best" / "projector",
-                   Path(workdir) / "projector-cover" / "best"):  # fmt: skip
+    from pmgen.cover_projector_training import DEFAULT_OUTPUT
+
+    best = Path(workdir) / DEFAULT_OUTPUT / "best"
+    for folder in (best / "projector", best):
         if (folder / "soft_prompt_config.json").exists():
             return folder
     return None
