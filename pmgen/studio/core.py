@@ -1,0 +1,742 @@
+"""Studio: one front door to personalized headlines, covers, posters and their scores.
+
+It assembles what the batch jobs use — HeadlinePipeline with the HeadlineWriter
+(signals, soft prompts, scores, rerank), CoverPipeline through the CoverWriter, the
+PosterComposer and the scorers — for one article and one user at a time, and loads
+each model on first use.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from pipelines.errors import ModelUnavailableError
+from pmgen.data.catalogue import Item
+from pmgen.studio import folder as layout
+from pmgen.studio.folder import StudioConfig
+from pmgen.studio.inputs import Article, ImageSource, User
+from pmgen.studio.outputs import (
+    CoverCandidate,
+    CoverResult,
+    HeadlineCandidate,
+    HeadlineResult,
+    PosterResult,
+)
+
+logger = logging.getLogger(__name__)
+
+HEADLINE_METHODS = ("auto", "none", "explicit", "soft", "both")
+COVER_METHODS = ("auto", "none", "keywords", "soft", "both")
+BACKGROUNDS = ("generate", "item")
+ARTICLE_ITEM_ID = "__article__"  # the article's place among the catalogue items a cover reads
+
+
+@dataclass
+class History:
+    """A user's history resolved against the catalogue."""
+
+    ids: list[str]
+    titles: list[str]
+    images: list[ImageSource]
+
+
+class Studio:
+    """Personalized headlines, covers and posters for one article and one user.
+
+    Build it with :meth:`from_pretrained`; or from parts: ``items`` (id -> Item), a
+    ``config`` naming the models, and optionally ready components (``user_encoder``, a
+    :class:`~pmgen.users.UserEncoder` or a function that loads one; projectors;
+    ``headline_pipeline``, ``cover_pipeline``, ``sentence_encoder``, ``image_scorer``),
+    which are then used instead of loading the named models.
+    """
+
+    def __init__(
+        self,
+        items: Mapping[str, Item],
+        config: StudioConfig | None = None,
+        *,
+        user_encoder: Any = None,
+        headline_projector: Any = None,
+        headline_lora: str | Path | None = None,
+        cover_projector: Any = None,
+        cover_loras: Sequence[str | Path] = (),
+        headline_pipeline: Any = None,
+        cover_pipeline: Any = None,
+        sentence_encoder: Any = None,
+        image_scorer: Any = None,
+    ) -> None:
+        from pipelines.soft_prompt import SoftPromptProjector
+
+        self.items = dict(items)
+        self.config = config or StudioConfig()
+        if self.config.cover_lora_weights and len(self.config.cover_lora_weights) != len(
+            cover_loras
+        ):
+            raise ValueError(
+                f"{len(self.config.cover_lora_weights)} cover LoRA weights for "
+                f"{len(cover_loras)} cover LoRAs"
+            )
+        self._user_encoder = None if callable(user_encoder) else user_encoder
+        self._load_user_encoder: Callable[[], Any] | None = (
+            user_encoder if callable(user_encoder) else None
+        )
+        projectors = []
+        for projector in (headline_projector, cover_projector):
+            if projector is not None and not isinstance(projector, SoftPromptProjector):
+                projector = SoftPromptProjector.from_pretrained(projector)
+            projectors.append(None if projector is None else projector.eval())
+        self.headline_projector, self.cover_projector = projectors
+        self.headline_lora = None if headline_lora is None else Path(headline_lora)
+        self.cover_loras = [Path(p) for p in cover_loras]
+        self._headline_pipeline = headline_pipeline
+        self._cover_pipeline = cover_pipeline
+        self._sentence_encoder = sentence_encoder
+        self._image_scorer = image_scorer
+        self._text_scorer = None
+        self._headline_writers: dict[tuple, Any] = {}
+
+    # -- loading ---------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(
+        cls,
+        path_or_workdir: str | Path | None = None,
+        *,
+        items: str | Path | Mapping[str, Item] | None = None,
+        llm: str | Path | None = None,
+        sd_model: str | Path | None = None,
+        cover_loras: Sequence[str | Path] | None = None,
+        cover_lora_weights: Sequence[float] | None = None,
+        headline_lora: str | Path | None = None,
+        headline_projector: str | Path | None = None,
+        cover_projector: str | Path | None = None,
+        encoder: str | Path | None = None,
+        scorer: str | None = None,
+        clip_model: str | None = None,
+        clip_pretrained: str | None = None,
+        text_model: str | None = None,
+        dtype: str | None = None,
+        **components: Any,
+    ) -> Studio:
+        """A Studio from a folder saved by :meth:`save_pretrained`, a pmgen workdir, or
+        nothing (``None``: no trained encoder; personalization from explicit signals).
+
+        What the folder holds is used unless an argument names something else: ``llm``
+        (hub id or folder; ``"none"`` for no headline model), ``sd_model`` (Stable
+        Diffusion 1.x/2.x; covers need one), ``cover_loras`` with ``cover_lora_weights``,
+        ``headline_lora``, the projectors, ``encoder`` (a trained encoder folder inside
+        the workdir), ``scorer`` (auto | clip | words | none) with ``clip_model`` /
+        ``clip_pretrained``, ``text_model`` and ``dtype``. ``items`` is the catalogue user
+        histories refer to (default: the saved one, else the bundled sample). Ready
+        components may be passed by name: ``headline_pipeline``, ``cover_pipeline``,
+        ``sentence_encoder``, ``image_scorer``. Nothing is loaded until first needed.
+        """
+        known = {"headline_pipeline", "cover_pipeline", "sentence_encoder", "image_scorer"}
+        unknown = sorted(set(components) - known)
+        if unknown:
+            raise TypeError(f"unknown argument(s) {unknown}; components: {sorted(known)}")
+        found = layout.locate(path_or_workdir)
+        config = found.config or StudioConfig()
+        overrides = {
+            "llm": llm, "sd_model": sd_model, "scorer": scorer, "clip_model": clip_model,
+            "clip_pretrained": clip_pretrained, "text_model": text_model, "dtype": dtype,
+        }  # fmt: skip
+        settings = asdict(config)
+        for name, value in overrides.items():
+            if value is not None:
+                settings[name] = str(value)
+        if settings["llm"] is not None and settings["llm"].lower() == "none":
+            settings["llm"] = None
+        loras = list(found.cover_loras) if cover_loras is None else [Path(p) for p in cover_loras]
+        if cover_lora_weights is not None:
+            settings["cover_lora_weights"] = [float(w) for w in cover_lora_weights]
+        elif cover_loras is not None:
+            settings["cover_lora_weights"] = [1.0] * len(loras)
+        config = StudioConfig(**settings)
+        if items is None and found.items is not None:
+            items = found.items
+        catalogue = layout.read_catalogue(items)
+        encoder_dir = Path(encoder) if encoder is not None else found.encoder
+        return cls(
+            catalogue,
+            config,
+            user_encoder=_encoder_loader(found, encoder_dir, catalogue),
+            headline_projector=headline_projector or found.headline_projector,
+            headline_lora=headline_lora or found.headline_lora,
+            cover_projector=cover_projector or found.cover_projector,
+            cover_loras=loras,
+            **components,
+        )
+
+    @property
+    def user_encoder(self):
+        """The trained user encoder (a :class:`~pmgen.users.UserEncoder`), or None."""
+        if self._user_encoder is None and self._load_user_encoder is not None:
+            self._user_encoder = self._load_user_encoder()
+            self._load_user_encoder = None
+        return self._user_encoder
+
+    @property
+    def headline_pipeline(self):
+        """The LLM (HeadlinePipeline, with the headline projector and LoRA), loaded once."""
+        if self._headline_pipeline is None:
+            from pipelines.headline import HeadlinePipeline
+
+            if self.config.llm is None:
+                raise ModelUnavailableError(
+                    "headline LLM", "none is configured",
+                    "Pass Studio.from_pretrained(..., llm=HUB_ID_OR_FOLDER) (any causal LM).",
+                )  # fmt: skip
+            options = {"lora": self.headline_lora} if self.headline_lora else {}
+            self._headline_pipeline = HeadlinePipeline.from_pretrained(
+                self.config.llm, projector=self.headline_projector, dtype=self.config.dtype,
+                **options,
+            )  # fmt: skip
+        elif self._headline_pipeline.projector is None and self.headline_projector is not None:
+            self._headline_pipeline.projector = self.headline_projector
+        return self._headline_pipeline
+
+    @property
+    def cover_pipeline(self):
+        """Stable Diffusion (CoverPipeline, with the cover LoRAs active), loaded once."""
+        if self._cover_pipeline is None:
+            from pmgen.covers.setup import load_cover_pipeline
+
+            if self.config.sd_model is None:
+                raise ModelUnavailableError(
+                    "Stable Diffusion model", "none is configured, so no cover can be generated",
+                    "Pass Studio.from_pretrained(..., sd_model=HUB_ID_OR_FOLDER) (SD 1.x/2.x), "
+                    "or make a poster on the article's own image (background='item').",
+                )  # fmt: skip
+            self._cover_pipeline = load_cover_pipeline(
+                self.config.sd_model, self.cover_loras,
+                self.config.cover_lora_weights or None, self.config.dtype,
+            )  # fmt: skip
+        return self._cover_pipeline
+
+    @property
+    def sentence_encoder(self):
+        if self._sentence_encoder is None:
+            from pmgen.features import SentenceEncoder
+
+            self._sentence_encoder = SentenceEncoder(self.config.text_model)
+        return self._sentence_encoder
+
+    @property
+    def text_scorer(self):
+        if self._text_scorer is None:
+            from pmgen.scoring.text import TextScorer
+
+            self._text_scorer = TextScorer(self.sentence_encoder)
+        return self._text_scorer
+
+    @property
+    def image_scorer(self):
+        """CLIP (or, where its weights are missing, image words); None with scorer 'none'."""
+        if self._image_scorer is None and self.config.scorer != "none":
+            from pmgen.scoring.image_words import resolve_image_scorer
+
+            c = self.config
+            self._image_scorer = resolve_image_scorer(
+                c.scorer, c.clip_model, c.clip_pretrained, c.text_model
+            )
+        return self._image_scorer
+
+    # -- inputs ----------------------------------------------------------------------
+    def article(self, item_id: str) -> Article:
+        """A catalogue item as an Article (its body, category, title and first image)."""
+        if item_id not in self.items:
+            raise KeyError(f"item {item_id!r} is not in the catalogue ({len(self.items)} items)")
+        item = self.items[item_id]
+        return Article(
+            item.body or item.title, category=item.category or None, title=item.title or None,
+            image=item.images[0] if item.images else None, item_id=item_id,
+        )  # fmt: skip
+
+    def history(self, user: User) -> History:
+        """The user's titles and images: catalogue items' first, then the raw ones."""
+        if not isinstance(user, User):
+            raise ValueError(f"user must be a pmgen.studio.User, got {type(user).__name__}")
+        unknown = [i for i in user.history if i not in self.items]
+        if unknown:
+            raise ValueError(
+                f"User.history has {len(unknown)} item id(s) not in the catalogue "
+                f"({len(self.items)} items): {unknown[:5]}; pass the catalogue they come from "
+                "(Studio.from_pretrained(..., items=...)) or give history_titles instead"
+            )
+        items = [self.items[i] for i in user.history]
+        titles = [i.title.strip() for i in items if i.title.strip()]
+        titles += [t.strip() for t in user.history_titles if t.strip()]
+        images: list[ImageSource] = [i.images[0] for i in items if i.images]
+        images += user.history_images
+        if not user.history and not titles and not images:
+            raise ValueError(
+                "the user's history is empty: give User(history=[catalogue item ids]) or, "
+                "for a reader never seen, history_titles=[...] and/or history_images=[...]"
+            )
+        return History(list(user.history), titles, images)
+
+    def _known(self, ids: list[str]) -> bool:
+        encoder = self.user_encoder
+        return encoder is not None and bool(encoder.known(ids))
+
+    # -- headlines -------------------------------------------------------------------
+    def headline(
+        self,
+        article: Article | str,
+        user: User,
+        num_candidates: int = 4,
+        method: str = "auto",
+        rerank: str = "pmg",
+        *,
+        alpha: float = 0.5,
+        do_sample: bool = True,
+        temperature: float = 0.8,
+        top_p: float = 0.95,
+        max_new_tokens: int = 24,
+        num_titles: int = 5,
+        num_keywords: int = 5,
+        seed: int = 0,
+    ) -> HeadlineResult:
+        """Candidate headlines for ``user``, scored and ranked.
+
+        ``method``: none | explicit (history titles + keywords in the prompt) | soft (soft
+        prompt from the encoder's user vector) | both | auto (both when a headline
+        projector is set up and the encoder knows the user's items, else explicit).
+        ``rerank``: pmg (alpha * log personalization + (1 - alpha) * log fidelity) |
+        click (M2SE encoder) | none. Same seed, same candidates.
+        """
+        from pmgen.headlines.job import HeadlineJobConfig
+        from pmgen.headlines.requests import HeadlineRequest
+
+        # 1. check inputs
+        article = Article.coerce(article)
+        history = self.history(user)
+        if method not in HEADLINE_METHODS:
+            raise ValueError(f"method must be one of {', '.join(HEADLINE_METHODS)}; got {method!r}")
+        if method == "auto":
+            soft = self.headline_projector is not None and self._known(history.ids)
+            method = "both" if soft else "explicit"
+        config = HeadlineJobConfig(
+            method=method, num_candidates=num_candidates, do_sample=do_sample,
+            temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, batch_size=1,
+            rerank=rerank, alpha=alpha, num_titles=num_titles, num_keywords=num_keywords,
+            seed=seed,
+        )  # fmt: skip
+        # 2. the writer the batch job uses, for this configuration
+        writer = self._headline_writer(config)
+        request = HeadlineRequest(
+            0, user.key, article.text, item_id=article.item_id, category=article.category,
+            history_ids=history.ids, history_titles=history.titles,
+            references=[article.title] if article.title else [], path="user",
+        )  # fmt: skip
+        problem = writer.usable(request)
+        if problem is not None:
+            raise ValueError(f"user {user.key!r} (method {method!r}): {problem.reason}")
+        if user.keywords and writer.keywords is not None:
+            writer.keywords.cache[(user.key, len(history.titles))] = list(user.keywords)
+        # 3. generate, score, rank
+        record = writer.write([request], seed=seed)[0]
+        candidates = [HeadlineCandidate(**entry) for entry in record["candidates"]]
+        if article.title:
+            from pmgen.scoring.rouge import rouge_f1
+
+            for candidate in candidates:
+                scores = rouge_f1(candidate.text, article.title)
+                candidate.rouge = {
+                    "rouge1": round(scores.rouge1, 2), "rouge2": round(scores.rouge2, 2),
+                    "rouge_l": round(scores.rouge_l, 2),
+                }  # fmt: skip
+        return HeadlineResult(
+            headline=record["headline"], candidates=candidates, method=method, rerank=rerank,
+            keywords=record.get("keywords", []),
+            history_titles_used=record.get("history_titles_used", []), user_id=user.key,
+        )  # fmt: skip
+
+    def _headline_writer(self, config):
+        """One HeadlineWriter per configuration, kept: its title and keyword caches persist."""
+        from pmgen.headlines.job import HeadlineWriter
+        from user_models.m2se import M2SE
+
+        key = tuple(asdict(config).items())
+        if key not in self._headline_writers:
+            encoder = self.user_encoder
+            click = None
+            if encoder is not None and isinstance(encoder.model, M2SE):
+                from pmgen.scoring.text import ClickScorer
+
+                click = ClickScorer(encoder.model, self.sentence_encoder)
+            self._headline_writers[key] = HeadlineWriter(
+                self.headline_pipeline, config, self.text_scorer, encoder, click
+            )
+        return self._headline_writers[key]
+
+    # -- covers ----------------------------------------------------------------------
+    def keywords(self, user: User, num_keywords: int = 5) -> list[str]:
+        """The user's preference keywords: as given, else written by the LLM from the
+        history titles (PMG), cached per user."""
+        if user.keywords:
+            return list(user.keywords)
+        history = self.history(user)
+        if not history.titles:
+            return []
+        from pmgen.headlines.signals import KeywordCache
+
+        cache = getattr(self, "_keyword_cache", None)
+        if cache is None or cache.num_keywords != num_keywords:
+            cache = self._keyword_cache = KeywordCache(self.headline_pipeline, num_keywords)
+        return cache.keywords([user.key], [history.titles])[0]
+
+    def cover(
+        self,
+        article: Article | str,
+        user: User,
+        num_candidates: int = 4,
+        method: str = "auto",
+        rerank: str = "pmg",
+        *,
+        headline: str | None = None,
+        style: str | None = None,
+        negative_prompt: str = "text, watermark, blurry, low quality",
+        num_inference_steps: int = 30,
+        guidance_scale: float = 7.5,
+        image_size: int = 512,
+        alpha: float = 0.5,
+        seed: int = 0,
+    ) -> CoverResult:
+        """Candidate covers from Stable Diffusion, scored and ranked (PMG).
+
+        The prompt holds the article's keywords (``headline``, else its title, else its
+        first sentence; then its category) and, with method keywords / both, the user's
+        preference keywords; soft / both append the user's soft tokens (a cover projector
+        and an encoder that knows the user's items). ``auto``: both where soft tokens are
+        possible, else keywords. Candidate j has seed 1000 * seed + j.
+        """
+        from pmgen.covers.job import CoverJobConfig, CoverMethod, CoverWriter
+        from pmgen.headlines.requests import HeadlineRequest
+        from pmgen.scoring.text import RerankBy
+
+        # 1. check inputs
+        article = Article.coerce(article)
+        history = self.history(user)
+        if method not in COVER_METHODS:
+            raise ValueError(f"method must be one of {', '.join(COVER_METHODS)}; got {method!r}")
+        RerankBy(rerank)
+        pipeline = self.cover_pipeline  # a clear error when no SD model is set up
+        if method == "auto":
+            soft = self.cover_projector is not None and self._known(history.ids)
+            method = "both" if soft else "keywords"
+        words = self.keywords(user) if CoverMethod(method).uses_keywords else []
+        if CoverMethod(method).uses_keywords and not words:
+            raise ValueError(
+                f"method {method!r} needs preference keywords: the user has no history titles "
+                "to write them from; give User(keywords=[...]) or use method 'none'"
+            )
+        if CoverMethod(method).uses_soft and not self._known(history.ids):
+            raise ValueError(
+                f"method {method!r} needs soft tokens: a trained encoder that knows the user's "
+                "items (User.history) and a cover projector"
+            )
+        config = CoverJobConfig(
+            background="generate", method=method, num_candidates=num_candidates,
+            num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
+            image_size=image_size, negative_prompt=negative_prompt, style=style, rerank="none",
+            alpha=alpha, seed=seed,
+        )  # fmt: skip
+        # 2. the job's writer, over the catalogue plus this article (its out_dir is never
+        # written: only candidates() is called)
+        subject = headline or article.title or _lead_sentence(article.text)
+        items = {**self.items, ARTICLE_ITEM_ID: Item(
+            ARTICLE_ITEM_ID, title=subject, body=article.text, category=article.category or ""
+        )}  # fmt: skip
+        writer = CoverWriter(
+            config, Path("."), items, cover_pipeline=pipeline,
+            keywords=lambda users, histories: [words for _ in users],
+            user_encoder=self.user_encoder, projector=self.cover_projector,
+        )  # fmt: skip
+        request = HeadlineRequest(
+            0, user.key, article.text, item_id=ARTICLE_ITEM_ID, history_ids=history.ids,
+            history_titles=history.titles,
+        )  # fmt: skip
+        # 3. generate
+        made = writer.candidates([request], [words], seed)[0]
+        images = [c.background for c in made]
+        # 4. score and rank
+        entries, order = self._rank_images(images, history, words, article, rerank, alpha)
+        candidates = [
+            CoverCandidate(images[j], entries[j], made[j].seed, made[j].prompt) for j in order
+        ]
+        return CoverResult(
+            image=candidates[0].image, candidates=candidates, prompt=candidates[0].prompt,
+            method=method, rerank=rerank, keywords=words, user_id=user.key,
+        )  # fmt: skip
+
+    def _rank_images(
+        self,
+        images: list[ImageSource],
+        history: History,
+        words: list[str],
+        article: Article,
+        rerank: str,
+        alpha: float,
+    ) -> tuple[list[dict[str, float]], list[int]]:
+        """Per image its scores, and the order best first."""
+        from pmgen.scoring.text import combined_score
+        from pmgen.scoring.text import rerank as order_by
+
+        scores = self.score(images, None, article, history=history, keywords=words)
+        if scores is None:
+            if rerank != "none":
+                raise ValueError(
+                    f"rerank {rerank!r} needs image scores: set up a scorer (scorer='auto') "
+                    "and give the user history images or keywords"
+                )
+            return [{} for _ in images], list(range(len(images)))
+        entries = []
+        for j in range(len(images)):
+            entry = {
+                "personalization": round(scores.personalization[j], 4),
+                "fidelity": round(scores.fidelity[j], 4),
+                "combined": round(
+                    combined_score(scores.personalization[j], scores.fidelity[j], alpha), 4
+                ),
+            }
+            for name in ("cps", "cpis"):
+                values = getattr(scores, name)
+                if values is not None:
+                    entry[name] = round(values[j], 4)
+            entries.append(entry)
+        return entries, order_by(scores, by=rerank, alpha=alpha)
+
+    # -- scores ----------------------------------------------------------------------
+    def score(
+        self,
+        candidates: Sequence[str] | Sequence[ImageSource],
+        user: User | None,
+        article: Article | str,
+        *,
+        history: History | None = None,
+        keywords: Sequence[str] | None = None,
+    ):
+        """Scores of candidate headlines (texts) or images (PIL images or ``Path``s) for
+        ``user`` and ``article``.
+
+        Texts: a :class:`~pmgen.scoring.text.CandidateScores` (personalization to the
+        history titles, fidelity to the article, click where an M2SE encoder knows the
+        user). Images: an :class:`~pmgen.scoring.image.ImageScores` (CPS to the user's
+        keywords, CPIS to the history images, fidelity to the article's image, else its
+        text), or None when no image scorer is set up or the user has neither history
+        images nor keywords.
+        """
+        article = Article.coerce(article)
+        if history is None:
+            history = self.history(user)
+        candidates = list(candidates)
+        if not candidates:
+            raise ValueError("no candidates to score")
+        if all(isinstance(c, str) for c in candidates):
+            return self._score_texts(candidates, history, article)
+        if not all(isinstance(c, Image.Image | Path) for c in candidates):
+            kinds = sorted({type(c).__name__ for c in candidates})
+            raise ValueError(
+                f"candidates must be all texts (str) or all images (PIL images or pathlib "
+                f"Paths), got {kinds}"
+            )
+        scorer = self.image_scorer
+        words = list(keywords) if keywords is not None else list(user.keywords or [])
+        if scorer is None or (not words and not history.images):
+            return None
+        target = article.image
+        return scorer.score(
+            candidates, history_images=history.images, keywords=words, target_image=target,
+            target_text=None if target is not None else _article_text(article),
+        )  # fmt: skip
+
+    def _score_texts(self, texts: list[str], history: History, article: Article):
+        clicks = None
+        encoder = self.user_encoder
+        from user_models.m2se import M2SE
+
+        if encoder is not None and isinstance(encoder.model, M2SE) and encoder.known(history.ids):
+            from pmgen.scoring.text import ClickScorer
+
+            vectors = encoder.user_vectors([history.ids])
+            clicks = ClickScorer(encoder.model, self.sentence_encoder).scores(vectors, [texts])
+        return self.text_scorer.score([texts], [article.text], [history.titles], clicks)[0]
+
+    # -- posters ---------------------------------------------------------------------
+    def poster(
+        self,
+        article: Article | str,
+        user: User,
+        headline: str | None = None,
+        background: str | ImageSource | None = None,
+        layout: str = "poster",
+        *,
+        size: int = 768,
+        subtitle: str | None = None,
+        **generation: Any,
+    ) -> PosterResult:
+        """The headline set legibly on a background, in the user's colours.
+
+        ``headline``: given, or the best of :meth:`headline`. ``background``: "generate"
+        (the best of :meth:`cover`), "item" (the article's own image), a PIL image or
+        path, or None: generate when Stable Diffusion is set up, else the article's own
+        image, else a plain field in the palette of the user's history images.
+        ``layout``: poster (2:3) | cover (1:1) | banner; ``size`` the long side in px;
+        ``subtitle`` defaults to the article's category. ``generation`` goes to
+        :meth:`headline` / :meth:`cover` (num_candidates, seed, ...).
+        """
+        from pipelines.colors import palette_from_images
+        from pipelines.poster import PosterComposer
+        from pmgen.covers.job import DEFAULT_PALETTE
+
+        # 1. check inputs
+        article = Article.coerce(article)
+        history = self.history(user)
+        if (
+            isinstance(background, str)
+            and background not in BACKGROUNDS
+            and not Path(background).expanduser().is_file()
+        ):
+            raise ValueError(
+                f"background must be 'generate', 'item', an image or None; got {background!r}"
+            )
+        if background is None:
+            background = "generate" if self.config.sd_model or self._cover_pipeline else "item"
+            if background == "item" and article.image is None:
+                background = "plain"
+        # 2. the headline
+        headline_result = None
+        if headline is None:
+            headline_result = self.headline(article, user, **_only(generation, "headline"))
+            headline = headline_result.headline
+        # 3. the background
+        cover = None
+        image: ImageSource | None
+        if background == "generate":
+            cover = self.cover(article, user, headline=headline, **_only(generation, "cover"))
+            image = cover.image
+        elif background == "item":
+            if article.image is None:
+                raise ValueError("background 'item' needs the article's image (Article.image)")
+            image = article.image
+        elif background == "plain":
+            image = None
+        else:
+            image, background = background, "given"
+        # 4. compose, in the user's colours
+        palette = (
+            palette_from_images(history.images, n=5) if history.images else list(DEFAULT_PALETTE)
+        )
+        made = PosterComposer()(
+            headline, background=image, subtitle=subtitle or article.category, layout=layout,
+            palette=palette, size=size,
+        )  # fmt: skip
+        # 5. scores of the background (what was made, before the text)
+        if cover is not None:
+            scores = cover.candidates[0].scores or None
+        else:
+            found = self.score(
+                [made.background], user, article, history=history,
+                keywords=user.keywords or (headline_result.keywords if headline_result else None),
+            )  # fmt: skip
+            scores = None if found is None else _rounded(found.to_dict())
+        return PosterResult(
+            image=made.image, headline=headline, background=background, scores=scores,
+            layout=made.layout.value, placement=made.placement, font_size=made.font_size,
+            contrast=made.contrast, palette=[tuple(c) for c in palette],
+            headline_result=headline_result, cover=cover,
+        )  # fmt: skip
+
+    # -- saving ----------------------------------------------------------------------
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write the whole set-up into ``directory`` (see :mod:`pmgen.studio.folder`):
+        model ids, the catalogue with its images, the encoder with its item index and
+        features, the projectors and copies of the LoRAs. ``Studio.from_pretrained``
+        reads it back. Components passed as objects are saved only as the model ids in
+        the config."""
+        from pmgen.workflow import save_item_index
+        from user_models.m2se import M2SE
+
+        directory = Path(directory)
+        if (directory / layout.CONFIG_NAME).exists() or (
+            directory.is_dir() and any(directory.iterdir())
+        ):
+            raise FileExistsError(f"{directory} is not empty: save into a new folder")
+        directory.mkdir(parents=True, exist_ok=True)
+        layout.write_catalogue(self.items, directory)
+        encoder = self.user_encoder
+        if encoder is not None:
+            folder = directory / layout.ENCODER_DIR
+            encoder.model.save_pretrained(folder)
+            save_item_index(folder, encoder.item_ids)
+            if isinstance(encoder.model, M2SE) and encoder.model.has_features:
+                layout.save_item_features(encoder.model, folder / layout.ITEM_FEATURES_NAME)
+        if self.headline_projector is not None:
+            self.headline_projector.save_pretrained(directory / layout.HEADLINE_PROJECTOR_DIR)
+        if self.cover_projector is not None:
+            self.cover_projector.save_pretrained(directory / layout.COVER_PROJECTOR_DIR)
+        loras = directory / layout.LORAS_DIR
+        if self.headline_lora is not None:
+            layout.copy_lora(self.headline_lora, loras / "headline")
+        for i, lora in enumerate(self.cover_loras):
+            layout.copy_lora(lora, loras / f"cover-{i}")
+        self.config.save(directory / layout.CONFIG_NAME)
+        return directory
+
+
+def _encoder_loader(found: layout.Found, encoder_dir: Path | None, items: dict[str, Item]):
+    """A function that loads the encoder on first use (None when there is none)."""
+    if encoder_dir is None:
+        return None
+
+    def load():
+        from pmgen.users import UserEncoder, load_user_encoder
+        from pmgen.workflow import read_item_index
+        from user_models.loading import load_encoder
+
+        if found.kind == "workdir" or found.workdir is not None:
+            try:
+                return load_user_encoder(found.workdir, items, encoder_dir)
+            except ValueError as exc:
+                raise ValueError(f"{exc} (Studio.from_pretrained(..., items=...))") from None
+        features_file = encoder_dir / layout.ITEM_FEATURES_NAME
+        features = layout.load_item_features(features_file) if features_file.is_file() else None
+        item_ids = read_item_index(encoder_dir)
+        missing = [i for i in item_ids if i not in items]
+        if missing:
+            raise ValueError(
+                f"{len(missing)} of the encoder's {len(item_ids)} items are not in the "
+                f"catalogue (e.g. {missing[:3]}): pass Studio.from_pretrained(..., items=...)"
+            )
+        return UserEncoder(load_encoder(encoder_dir, features=features), item_ids)
+
+    return load
+
+
+def _only(options: dict[str, Any], target: str) -> dict[str, Any]:
+    """The generation options :meth:`Studio.headline` or :meth:`Studio.cover` takes."""
+    import inspect
+
+    accepted = inspect.signature(getattr(Studio, target)).parameters
+    return {k: v for k, v in options.items() if k in accepted}
+
+
+def _rounded(scores: dict[str, Any]) -> dict[str, float]:
+    return {k: round(v[0], 4) for k, v in scores.items() if v is not None}
+
+
+def _article_text(article: Article) -> str:
+    return f"{article.title}. {article.text}" if article.title else article.text
+
+
+def _lead_sentence(text: str) -> str:
+    from pmgen.features.text import split_sentences
+
+    return split_sentences(text, 1)[0]
