@@ -615,13 +615,19 @@ class Studio:
         headline_result = None
         if headline is None:
             headline_result = self.headline(article, user, **_only(generation, "headline"))
-            headline = headline_result.headline
+            written = [c.text for c in headline_result.candidates if c.text.strip()]
+            if not written:
+                raise ValueError(
+                    "the LLM wrote no usable headline (every candidate was empty); pass "
+                    "headline=... or try another seed"
+                )
+            headline = written[0]  # the best candidate with any text
         # 3. the background
         cover = None
         image: ImageSource | None
         if background == "generate":
             cover = self.cover(article, user, headline=headline, **_only(generation, "cover"))
-            image = cover.image
+            image, background = cover.image, "generated"
         elif background == "item":
             if article.image is None:
                 raise ValueError("background 'item' needs the article's image (Article.image)")
