@@ -267,7 +267,8 @@ def test_poster_without_stable_diffusion_uses_the_article_image(tiny_llm, senten
 
     plain = studio.poster(Article("No picture here."), User(history_titles=TITLES),
                           headline="A plain field", size=128)  # fmt: skip
-    assert plain.background == "plain" and plain.scores is None  # no images, no keywords
+    assert plain.background == "plain" and plain.palette == [(24, 32, 48), (236, 232, 222)]
+    assert set(plain.scores) == {"personalization", "fidelity", "cps"}  # LLM keywords, no images
     corner = np.asarray(plain.image)[-1, 0]  # the field, darkest at the bottom
     assert tuple(corner) == tuple(round(v * 0.85) for v in plain.palette[0])
 

@@ -100,6 +100,7 @@ class Studio:
         self._image_scorer = image_scorer
         self._text_scorer = None
         self._headline_writers: dict[tuple, Any] = {}
+        self._keyword_caches: dict[int, Any] = {}
 
     # -- loading ---------------------------------------------------------------------
     @classmethod
@@ -338,7 +339,7 @@ class Studio:
         problem = writer.usable(request)
         if problem is not None:
             raise ValueError(f"user {user.key!r} (method {method!r}): {problem.reason}")
-        if user.keywords and writer.keywords is not None:
+        if user.keywords and writer.keywords is not None:  # given: the LLM need not write them
             writer.keywords.cache[(user.key, len(history.titles))] = list(user.keywords)
         # 3. generate, score, rank
         record = writer.write([request], seed=seed)[0]
@@ -371,26 +372,32 @@ class Studio:
                 from pmgen.scoring.text import ClickScorer
 
                 click = ClickScorer(encoder.model, self.sentence_encoder)
-            self._headline_writers[key] = HeadlineWriter(
+            writer = HeadlineWriter(
                 self.headline_pipeline, config, self.text_scorer, encoder, click
             )
+            if config.num_keywords:  # one keyword cache for every configuration and cover()
+                writer.keywords = self._keywords(config.num_keywords)
+            self._headline_writers[key] = writer
         return self._headline_writers[key]
 
     # -- covers ----------------------------------------------------------------------
     def keywords(self, user: User, num_keywords: int = 5) -> list[str]:
         """The user's preference keywords: as given, else written by the LLM from the
-        history titles (PMG), cached per user."""
+        history titles (PMG); one cache per Studio, shared with :meth:`headline`."""
         if user.keywords:
             return list(user.keywords)
-        history = self.history(user)
-        if not history.titles:
+        titles = self.history(user).titles
+        if not titles or num_keywords < 1:
             return []
+        return self._keywords(num_keywords).keywords([user.key], [titles])[0]
+
+    def _keywords(self, num_keywords: int):
+        """The KeywordCache writing ``num_keywords`` keywords per user."""
         from pmgen.headlines.signals import KeywordCache
 
-        cache = getattr(self, "_keyword_cache", None)
-        if cache is None or cache.num_keywords != num_keywords:
-            cache = self._keyword_cache = KeywordCache(self.headline_pipeline, num_keywords)
-        return cache.keywords([user.key], [history.titles])[0]
+        if num_keywords not in self._keyword_caches:
+            self._keyword_caches[num_keywords] = KeywordCache(self.headline_pipeline, num_keywords)
+        return self._keyword_caches[num_keywords]
 
     def cover(
         self,
@@ -648,10 +655,8 @@ class Studio:
         if cover is not None:
             scores = cover.candidates[0].scores or None
         else:
-            found = self.score(
-                [made.background], user, article, history=history,
-                keywords=user.keywords or (headline_result.keywords if headline_result else None),
-            )  # fmt: skip
+            words = self.keywords(user) if self.config.llm or user.keywords else []
+            found = self.score([made.background], user, article, history=history, keywords=words)
             scores = None if found is None else _rounded(found.to_dict())
         return PosterResult(
             image=made.image, headline=headline, background=background, scores=scores,
