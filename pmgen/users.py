@@ -71,6 +71,16 @@ class UserEncoder:
         return self.model(seq.to(device), lengths.to(device))
 
 
+def check_catalogue(item_ids: Sequence[str], items: Mapping[str, Item]) -> None:
+    """ValueError unless ``items`` holds every item the encoder indexes."""
+    missing = [i for i in item_ids if i not in items]
+    if missing:
+        raise ValueError(
+            f"{len(missing)} of the encoder's {len(item_ids)} items are not in the given "
+            f"catalogue (e.g. {missing[:3]}): pass the news/items file the encoder was built from"
+        )
+
+
 def load_user_encoder(
     workdir: str | Path,
     items: Mapping[str, Item],
@@ -89,12 +99,7 @@ def load_user_encoder(
     workdir = Path(workdir)
     encoder_dir = Path(encoder_dir) if encoder_dir else default_encoder_dir(workdir)
     item_ids = read_item_index(workdir)
-    missing = [i for i in item_ids if i not in items]
-    if missing:
-        raise ValueError(
-            f"{len(missing)} of the encoder's {len(item_ids)} items are not in the given "
-            f"catalogue (e.g. {missing[:3]}): pass the news/items file the encoder was built from"
-        )
+    check_catalogue(item_ids, items)
     model = load_encoder(encoder_dir)
     if isinstance(model, M2SE):
         table = item_feature_table([items[i] for i in item_ids], workdir, feature_options, progress)

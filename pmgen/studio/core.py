@@ -189,10 +189,7 @@ class Studio:
             from pipelines.headline import HeadlinePipeline
 
             if self.config.llm is None:
-                raise ModelUnavailableError(
-                    "headline LLM", "none is configured",
-                    "Pass Studio.from_pretrained(..., llm=HUB_ID_OR_FOLDER) (any causal LM).",
-                )  # fmt: skip
+                raise _not_configured("headline LLM", "llm", "any causal LM")
             options = {"lora": self.headline_lora} if self.headline_lora else {}
             self._headline_pipeline = HeadlinePipeline.from_pretrained(
                 self.config.llm, projector=self.headline_projector, dtype=self.config.dtype,
@@ -209,10 +206,9 @@ class Studio:
             from pmgen.covers.setup import load_cover_pipeline
 
             if self.config.sd_model is None:
-                raise ModelUnavailableError(
-                    "Stable Diffusion model", "none is configured, so no cover can be generated",
-                    "Pass Studio.from_pretrained(..., sd_model=HUB_ID_OR_FOLDER) (SD 1.x/2.x), "
-                    "or make a poster on the article's own image (background='item').",
+                raise _not_configured(
+                    "Stable Diffusion model", "sd_model", "SD 1.x/2.x; or make a poster on the "
+                    "article's own image: background='item'",
                 )  # fmt: skip
             self._cover_pipeline = load_cover_pipeline(
                 self.config.sd_model, self.cover_loras,
@@ -286,6 +282,20 @@ class Studio:
         encoder = self.user_encoder
         return encoder is not None and bool(encoder.known(ids))
 
+    def _inputs(
+        self, article, user: User, method: str, methods: tuple[str, ...], projector, explicit: str
+    ) -> tuple[Article, History, str]:
+        """(article, history, method) checked; ``auto`` becomes ``both`` where soft tokens
+        are possible (a projector, and an encoder that knows the user's items), else
+        ``explicit``."""
+        article = Article.coerce(article)
+        history = self.history(user)
+        if method not in methods:
+            raise ValueError(f"method must be one of {', '.join(methods)}; got {method!r}")
+        if method == "auto":
+            method = "both" if projector is not None and self._known(history.ids) else explicit
+        return article, history, method
+
     # -- headlines -------------------------------------------------------------------
     def headline(
         self,
@@ -316,13 +326,9 @@ class Studio:
         from pmgen.headlines.requests import HeadlineRequest
 
         # 1. check inputs
-        article = Article.coerce(article)
-        history = self.history(user)
-        if method not in HEADLINE_METHODS:
-            raise ValueError(f"method must be one of {', '.join(HEADLINE_METHODS)}; got {method!r}")
-        if method == "auto":
-            soft = self.headline_projector is not None and self._known(history.ids)
-            method = "both" if soft else "explicit"
+        article, history, method = self._inputs(
+            article, user, method, HEADLINE_METHODS, self.headline_projector, "explicit"
+        )
         config = HeadlineJobConfig(
             method=method, num_candidates=num_candidates, do_sample=do_sample,
             temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, batch_size=1,
@@ -429,15 +435,11 @@ class Studio:
         from pmgen.scoring.text import RerankBy
 
         # 1. check inputs
-        article = Article.coerce(article)
-        history = self.history(user)
-        if method not in COVER_METHODS:
-            raise ValueError(f"method must be one of {', '.join(COVER_METHODS)}; got {method!r}")
+        article, history, method = self._inputs(
+            article, user, method, COVER_METHODS, self.cover_projector, "keywords"
+        )
         RerankBy(rerank)
         pipeline = self.cover_pipeline  # a clear error when no SD model is set up
-        if method == "auto":
-            soft = self.cover_projector is not None and self._known(history.ids)
-            method = "both" if soft else "keywords"
         words = self.keywords(user) if CoverMethod(method).uses_keywords else []
         if CoverMethod(method).uses_keywords and not words:
             raise ValueError(
@@ -708,27 +710,27 @@ def _encoder_loader(found: layout.Found, encoder_dir: Path | None, items: dict[s
         return None
 
     def load():
-        from pmgen.users import UserEncoder, load_user_encoder
+        from pmgen.users import UserEncoder, check_catalogue, load_user_encoder
         from pmgen.workflow import read_item_index
         from user_models.loading import load_encoder
 
-        if found.kind == "workdir" or found.workdir is not None:
-            try:
+        try:
+            if found.workdir is not None:  # features from the workdir's feature cache
                 return load_user_encoder(found.workdir, items, encoder_dir)
-            except ValueError as exc:
-                raise ValueError(f"{exc} (Studio.from_pretrained(..., items=...))") from None
+            item_ids = read_item_index(encoder_dir)
+            check_catalogue(item_ids, items)
+        except ValueError as exc:
+            raise ValueError(f"{exc} (Studio.from_pretrained(..., items=...))") from None
         features_file = encoder_dir / layout.ITEM_FEATURES_NAME
         features = layout.load_item_features(features_file) if features_file.is_file() else None
-        item_ids = read_item_index(encoder_dir)
-        missing = [i for i in item_ids if i not in items]
-        if missing:
-            raise ValueError(
-                f"{len(missing)} of the encoder's {len(item_ids)} items are not in the "
-                f"catalogue (e.g. {missing[:3]}): pass Studio.from_pretrained(..., items=...)"
-            )
         return UserEncoder(load_encoder(encoder_dir, features=features), item_ids)
 
     return load
+
+
+def _not_configured(model: str, option: str, note: str) -> ModelUnavailableError:
+    remedy = f"Pass Studio.from_pretrained(..., {option}=HUB_ID_OR_FOLDER) ({note})."
+    return ModelUnavailableError(model, "none is configured", remedy)
 
 
 def _only(options: dict[str, Any], target: str) -> dict[str, Any]:

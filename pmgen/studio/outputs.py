@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 from PIL import Image
 
 
-def _present(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v is not None}
+def plain(value: Any) -> Any:
+    """Dataclasses, lists, tuples and dicts as plain JSON-ready data; images left out."""
+    if is_dataclass(value):
+        return {
+            f.name: plain(getattr(value, f.name))
+            for f in fields(value)
+            if not isinstance(getattr(value, f.name), Image.Image)
+        }
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value
+
+
+class _Result:
+    def to_dict(self) -> dict[str, Any]:
+        """Everything but the pixels, as plain data (``json.dumps`` takes it)."""
+        return plain(self)
 
 
 @dataclass
-class HeadlineCandidate:
+class HeadlineCandidate(_Result):
     """One generated headline: its mean token log-prob and its scores (cosines in [-1, 1];
     ``combined`` is PMG's alpha * log p + (1 - alpha) * log f; ``click`` the encoder's
     logit, where an M2SE encoder knows the user; ``rouge`` F1s against the article's title
@@ -27,12 +44,9 @@ class HeadlineCandidate:
     click: float | None = None
     rouge: dict[str, float] | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return _present(dict(self.__dict__))
-
 
 @dataclass
-class HeadlineResult:
+class HeadlineResult(_Result):
     """``headline`` is ``candidates[0]``: candidates are best first (by ``rerank``)."""
 
     headline: str
@@ -43,37 +57,24 @@ class HeadlineResult:
     history_titles_used: list[str] = field(default_factory=list)
     user_id: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "headline": self.headline,
-            "candidates": [c.to_dict() for c in self.candidates],
-            "method": self.method,
-            "rerank": self.rerank,
-            "keywords": list(self.keywords),
-            "history_titles_used": list(self.history_titles_used),
-            "user_id": self.user_id,
-        }
-
 
 @dataclass
-class CoverCandidate:
+class CoverCandidate(_Result):
     """One generated cover with its seed, the prompt it was made from and its scores
-    (personalization, fidelity, combined; cps / cpis where the user had keywords / images)."""
+    (personalization, fidelity, combined; cps / cpis where the user had keywords / images).
+    Unpacks as ``image, scores, seed, prompt``."""
 
     image: Image.Image
     scores: dict[str, float]
     seed: int | None
     prompt: str | None
 
-    def __iter__(self):  # unpacks as (image, scores, seed, prompt)
+    def __iter__(self):
         return iter((self.image, self.scores, self.seed, self.prompt))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"scores": dict(self.scores), "seed": self.seed, "prompt": self.prompt}
 
 
 @dataclass
-class CoverResult:
+class CoverResult(_Result):
     """``image`` is ``candidates[0].image``: candidates are best first (by ``rerank``)."""
 
     image: Image.Image
@@ -84,26 +85,16 @@ class CoverResult:
     keywords: list[str] = field(default_factory=list)
     user_id: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        """Everything but the pixels (save ``image`` / each candidate's image yourself)."""
-        return {
-            "prompt": self.prompt,
-            "candidates": [c.to_dict() for c in self.candidates],
-            "method": self.method,
-            "rerank": self.rerank,
-            "keywords": list(self.keywords),
-            "user_id": self.user_id,
-        }
-
 
 @dataclass
-class PosterResult:
+class PosterResult(_Result):
     """A poster: ``headline`` set legibly on a background.
 
     ``background``: generated | item | given | plain (a field in the user's palette).
-    ``scores``: the background's image scores (None when no image scorer is set up);
-    ``contrast`` the WCAG ratio of the text (>= 4.5); ``headline_result`` / ``cover`` the
-    generation results behind it when the Studio made the headline / the background.
+    ``scores``: the background's image scores (None when no image scorer is set up or
+    the user has neither history images nor keywords); ``contrast`` the WCAG ratio of
+    the text (>= 4.5); ``headline_result`` / ``cover`` the generation results behind it
+    when the Studio wrote the headline / made the background.
     """
 
     image: Image.Image
@@ -117,20 +108,3 @@ class PosterResult:
     palette: list[tuple[int, int, int]]
     headline_result: HeadlineResult | None = None
     cover: CoverResult | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Everything but the pixels (``image.save(path)`` writes those)."""
-        return {
-            "headline": self.headline,
-            "background": self.background,
-            "scores": None if self.scores is None else dict(self.scores),
-            "layout": self.layout,
-            "placement": self.placement,
-            "font_size": self.font_size,
-            "contrast": round(self.contrast, 2),
-            "palette": [list(c) for c in self.palette],
-            "headline_result": None
-            if self.headline_result is None
-            else self.headline_result.to_dict(),
-            "cover": None if self.cover is None else self.cover.to_dict(),
-        }
