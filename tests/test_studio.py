@@ -160,6 +160,9 @@ def test_headline_for_a_known_user_adds_soft_prompts(workdir, sample_encoder, ti
         studio.headline(ARTICLE, stranger, method="soft")
     with pytest.raises(ValueError, match="rerank 'click' needs an M2SE"):
         studio.headline(ARTICLE, user, rerank="click")  # SASRec has no text tower
+    # an encoder folder named alone: its item index is found in the workdir above it
+    alone = Studio.from_pretrained(encoder=workdir / "finetune" / "best", llm="none")
+    assert alone.user_encoder.item_ids == studio.user_encoder.item_ids
 
 
 def test_bad_users_and_articles_are_clear_errors(tiny_llm, sentence_encoder):
@@ -313,3 +316,44 @@ def test_save_and_load_give_the_same_outputs(workdir, sample_encoder, tiny_llm, 
     # the saved LoRA is in use: without them the same seed gives other outputs
     bare = Studio.from_pretrained(saved, cover_loras=[], **parts)
     assert bare.cover(ARTICLE, user, **small).candidates[0].scores != cover.candidates[0].scores
+
+
+def test_an_m2se_encoder_gives_click_scores_and_saves_its_features(tiny_llm, sentence_encoder,
+                                                                   tmp_path):  # fmt: skip
+    from pmgen.data.sample import sample_dir
+    from pmgen.scoring.text import ClickScorer
+    from pmgen.studio import StudioConfig
+    from pmgen.studio.folder import read_catalogue
+    from pmgen.users import UserEncoder
+    from user_models.config import M2SEConfig
+    from user_models.features import ItemFeatureTable
+    from user_models.m2se import M2SE
+
+    items = read_catalogue(sample_dir() / "items.jsonl")
+    torch.manual_seed(0)
+    config = M2SEConfig(num_items=len(items), feature_dim=sentence_encoder.dim, hidden_size=8,
+                        num_heads=2, max_len=6, item_ids="none")  # fmt: skip
+    features = ItemFeatureTable.random(len(items), dim=sentence_encoder.dim, seed=1)
+    encoder = UserEncoder(M2SE(config, features), list(items))
+    studio = Studio(items, StudioConfig(llm=str(tiny_llm)), user_encoder=encoder,
+                    sentence_encoder=sentence_encoder)  # fmt: skip
+    user = User(history=["N001", "N004", "N007"])
+    result = studio.headline(ARTICLE, user, num_candidates=3, rerank="click", seed=0)
+    clicks = [c.click for c in result.candidates]
+    assert clicks == sorted(clicks, reverse=True)  # ranked by the encoder's click score
+    vectors = encoder.user_vectors([user.history])
+    by_hand = ClickScorer(encoder.model, sentence_encoder).scores(
+        vectors, [[c.text for c in result.candidates]]
+    )[0]
+    assert clicks == pytest.approx(by_hand.tolist(), abs=2e-4)
+    scored = studio.score([c.text for c in result.candidates], user, ARTICLE)
+    assert scored.click == pytest.approx(by_hand.tolist(), abs=1e-5)
+    with pytest.raises(TypeError, match="unknown option"):
+        studio.poster(ARTICLE, user, headline="x", num_candidate=2)
+
+    saved = studio.save_pretrained(tmp_path / "m2se")
+    assert (saved / "encoder" / "item_features.safetensors").is_file()
+    loaded = Studio.from_pretrained(saved, sentence_encoder=sentence_encoder)
+    assert torch.equal(loaded.user_encoder.user_vectors([user.history]), vectors)
+    again = loaded.headline(ARTICLE, user, num_candidates=3, rerank="click", seed=0)
+    assert again.to_dict() == result.to_dict()

@@ -8,7 +8,9 @@ each model on first use.
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -46,6 +48,17 @@ class History:
     images: list[ImageSource]
 
 
+def _one_at_a_time(method: Callable) -> Callable:
+    """Calls of one Studio run one after another: its models and caches are shared."""
+
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
 class Studio:
     """Personalized headlines, covers and posters for one article and one user.
 
@@ -53,7 +66,8 @@ class Studio:
     ``config`` naming the models, and optionally ready components (``user_encoder``, a
     :class:`~pmgen.users.UserEncoder` or a function that loads one; projectors;
     ``headline_pipeline``, ``cover_pipeline``, ``sentence_encoder``, ``image_scorer``),
-    which are then used instead of loading the named models.
+    which are then used instead of loading the named models. One Studio may be shared
+    by threads (a web app's workers): its calls take turns.
     """
 
     def __init__(
@@ -101,6 +115,7 @@ class Studio:
         self._text_scorer = None
         self._headline_writers: dict[tuple, Any] = {}
         self._keyword_caches: dict[int, Any] = {}
+        self._lock = threading.RLock()
 
     # -- loading ---------------------------------------------------------------------
     @classmethod
@@ -248,7 +263,7 @@ class Studio:
     def article(self, item_id: str) -> Article:
         """A catalogue item as an Article (its body, category, title and first image)."""
         if item_id not in self.items:
-            raise KeyError(f"item {item_id!r} is not in the catalogue ({len(self.items)} items)")
+            raise ValueError(f"item {item_id!r} is not in the catalogue ({len(self.items)} items)")
         item = self.items[item_id]
         return Article(
             item.body or item.title, category=item.category or None, title=item.title or None,
@@ -297,6 +312,7 @@ class Studio:
         return article, history, method
 
     # -- headlines -------------------------------------------------------------------
+    @_one_at_a_time
     def headline(
         self,
         article: Article | str,
@@ -387,6 +403,7 @@ class Studio:
         return self._headline_writers[key]
 
     # -- covers ----------------------------------------------------------------------
+    @_one_at_a_time
     def keywords(self, user: User, num_keywords: int = 5) -> list[str]:
         """The user's preference keywords: as given, else written by the LLM from the
         history titles (PMG); one cache per Studio, shared with :meth:`headline`."""
@@ -405,6 +422,7 @@ class Studio:
             self._keyword_caches[num_keywords] = KeywordCache(self.headline_pipeline, num_keywords)
         return self._keyword_caches[num_keywords]
 
+    @_one_at_a_time
     def cover(
         self,
         article: Article | str,
@@ -523,6 +541,7 @@ class Studio:
         return entries, order_by(scores, by=rerank, alpha=alpha)
 
     # -- scores ----------------------------------------------------------------------
+    @_one_at_a_time
     def score(
         self,
         candidates: Sequence[str] | Sequence[ImageSource],
@@ -579,6 +598,7 @@ class Studio:
         return self.text_scorer.score([texts], [article.text], [history.titles], clicks)[0]
 
     # -- posters ---------------------------------------------------------------------
+    @_one_at_a_time
     def poster(
         self,
         article: Article | str,
@@ -608,6 +628,9 @@ class Studio:
         # 1. check inputs
         article = Article.coerce(article)
         history = self.history(user)
+        unknown = sorted(set(generation) - set(_only(generation, "headline", "cover")))
+        if unknown:
+            raise TypeError(f"poster() got unknown option(s) {unknown}: see headline() and cover()")
         if (
             isinstance(background, str)
             and background not in BACKGROUNDS
@@ -668,6 +691,7 @@ class Studio:
         )  # fmt: skip
 
     # -- saving ----------------------------------------------------------------------
+    @_one_at_a_time
     def save_pretrained(self, directory: str | Path) -> Path:
         """Write the whole set-up into ``directory`` (see :mod:`pmgen.studio.folder`):
         model ids, the catalogue with its images, the encoder with its item index and
@@ -714,9 +738,10 @@ def _encoder_loader(found: layout.Found, encoder_dir: Path | None, items: dict[s
         from pmgen.workflow import read_item_index
         from user_models.loading import load_encoder
 
+        workdir = found.workdir or _workdir_of(encoder_dir)
         try:
-            if found.workdir is not None:  # features from the workdir's feature cache
-                return load_user_encoder(found.workdir, items, encoder_dir)
+            if workdir is not None:  # features from the workdir's feature cache
+                return load_user_encoder(workdir, items, encoder_dir)
             item_ids = read_item_index(encoder_dir)
             check_catalogue(item_ids, items)
         except ValueError as exc:
@@ -728,16 +753,31 @@ def _encoder_loader(found: layout.Found, encoder_dir: Path | None, items: dict[s
     return load
 
 
+def _workdir_of(encoder_dir: Path) -> Path | None:
+    """The workdir an encoder folder such as ``run/finetune/best`` belongs to (None for a
+    saved Studio's encoder, which holds its own item index)."""
+    from pmgen.workflow import ITEM_INDEX_FILE
+
+    if (encoder_dir / ITEM_INDEX_FILE).is_file():
+        return None
+    return next((p for p in encoder_dir.parents[:3] if (p / ITEM_INDEX_FILE).is_file()), None)
+
+
 def _not_configured(model: str, option: str, note: str) -> ModelUnavailableError:
     remedy = f"Pass Studio.from_pretrained(..., {option}=HUB_ID_OR_FOLDER) ({note})."
     return ModelUnavailableError(model, "none is configured", remedy)
 
 
-def _only(options: dict[str, Any], target: str) -> dict[str, Any]:
-    """The generation options :meth:`Studio.headline` or :meth:`Studio.cover` takes."""
+def _only(options: dict[str, Any], *targets: str) -> dict[str, Any]:
+    """The options that :meth:`Studio.headline` / :meth:`Studio.cover` (``targets``) take."""
     import inspect
 
-    accepted = inspect.signature(getattr(Studio, target)).parameters
+    accepted = {
+        name
+        for target in targets
+        for name in inspect.signature(getattr(Studio, target)).parameters
+        if name not in ("self", "article", "user", "headline")
+    }
     return {k: v for k, v in options.items() if k in accepted}
 
 
