@@ -31,6 +31,18 @@ CSS = """
 """
 
 
+def offline_theme():
+    """Gradio's default look in fonts that ship with Gradio (its default fetches one from
+    Google Fonts, which an offline machine cannot reach)."""
+    import gradio as gr
+
+    return gr.themes.Default(
+        font=[gr.themes.LocalFont("IBM Plex Sans", (400, 600, 700)), "ui-sans-serif",
+              "system-ui", "sans-serif"],
+        font_mono=[gr.themes.LocalFont("IBM Plex Mono"), "ui-monospace", "monospace"],
+    )  # fmt: skip
+
+
 def build_blocks(app: DemoApp):
     """The page, wired to ``app`` and queued (Generate runs ``app.settings.concurrency``
     requests at a time; up to ``queue_size`` more wait); :func:`launch_demo` serves it."""
@@ -263,7 +275,7 @@ def launch_demo(app: DemoApp, host: str = "127.0.0.1", port: int = 7860, block: 
     blocks.launch(
         server_name=host, server_port=port, show_error=True, prevent_thread_lock=not block,
         max_file_size=f"{app.limits.max_upload_mb}mb", allowed_paths=app.image_folders(),
-        css=CSS,
+        css=CSS, theme=offline_theme(),
     )  # fmt: skip
     return blocks
 
