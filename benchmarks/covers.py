@@ -129,7 +129,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     models.add_argument("--clip-pretrained", default="openai")
     models.add_argument("--text-model", default="sentence-transformers/all-MiniLM-L6-v2")
     models.add_argument("--headlines", type=Path, help="`pmgen headlines` output (keywords)")
-    models.add_argument("--llm", default="HuggingFaceTB/SmolLM2-135M-Instruct")
+    models.add_argument(
+        "--llm", default="HuggingFaceTB/SmolLM2-135M-Instruct", help="keywords; none: no LLM"
+    )
     models.add_argument("--num-keywords", type=int, default=5)
     models.add_argument("--workdir", type=Path, help="user encoder (and cover projector) run")
     models.add_argument("--projector", type=Path, help="cover projector folder")
@@ -287,6 +289,24 @@ def _others_busy(before: tuple[float, float], after: tuple[float, float], second
     return max(0.0, (busy_after - busy) - (own_after - own)) / max(seconds, 1e-9)
 
 
+def make_cover(
+    pipe: Any, soft_tokens: Any, resolution: int, steps: int, output_type: str = "pil"
+) -> Any:
+    """The benchmark's cover: the item's and the user's keywords, the user's soft tokens."""
+    return pipe(
+        item_keywords=ITEM_KEYWORDS,
+        user_keywords=USER_KEYWORDS,
+        soft_tokens=soft_tokens,
+        negative_prompt=NEGATIVE_PROMPT,
+        height=resolution,
+        width=resolution,
+        num_inference_steps=steps,
+        guidance_scale=7.5,
+        seed=0,
+        output_type=output_type,
+    )
+
+
 def time_cover(pipe: Any, projector: Any, user_vector: Any, resolution: int, steps: int) -> dict:
     """One timed cover (method both) at ``resolution`` px with ``steps`` denoising steps."""
     import torch
@@ -297,17 +317,7 @@ def time_cover(pipe: Any, projector: Any, user_vector: Any, resolution: int, ste
         with torch.no_grad():
             soft = projector(user_vector)  # (1, k, h)
         projected = time.perf_counter()
-        pipe(
-            item_keywords=ITEM_KEYWORDS,
-            user_keywords=USER_KEYWORDS,
-            soft_tokens=soft,
-            negative_prompt=NEGATIVE_PROMPT,
-            height=resolution,
-            width=resolution,
-            num_inference_steps=steps,
-            guidance_scale=7.5,
-            seed=0,
-        )
+        make_cover(pipe, soft, resolution, steps)
         total = time.perf_counter() - start
         load_after, cpu_after = _machine_load()
     started = time.perf_counter()
@@ -345,22 +355,16 @@ def time_cover(pipe: Any, projector: Any, user_vector: Any, resolution: int, ste
     }
 
 
-def warm_up(pipe: Any, projector: Any, user_vector: Any, resolution: int) -> None:
-    """One untimed step at ``resolution`` (no decode): first-call allocations and kernels."""
+def warm_up(
+    pipe: Any, projector: Any, user_vector: Any, resolution: int, decode: bool = True
+) -> None:
+    """One untimed step at ``resolution``: first-call allocations and kernels (the VAE's
+    too, unless ``decode`` is false: a 512 px decode of SD's VAE takes ~25 s on 2 cores)."""
     import torch
 
     with torch.no_grad():
         soft = projector(user_vector)
-    pipe(
-        item_keywords=ITEM_KEYWORDS,
-        user_keywords=USER_KEYWORDS,
-        soft_tokens=soft,
-        height=resolution,
-        width=resolution,
-        num_inference_steps=1,
-        seed=0,
-        output_type="latent",
-    )
+    make_cover(pipe, soft, resolution, 1, "pil" if decode else "latent")
 
 
 def thread_probe(threads: int) -> dict[str, float]:
@@ -455,12 +459,19 @@ def _params(module: Any) -> int:
 # -- part 2: where time goes ----------------------------------------------------------
 
 
-def sweep(name: str, pipe: Any, resolutions: list[int], steps: list[int], repeats: int) -> list:
+def sweep(
+    name: str,
+    pipe: Any,
+    resolutions: list[int],
+    steps: list[int],
+    repeats: int,
+    decode_warm_up: bool = True,
+) -> list:
     """Timed covers at every resolution and step count (after a warm-up per resolution)."""
     projector, user = soft_projector(pipe.hidden_size)
     rows = []
     for resolution in resolutions:
-        warm_up(pipe, projector, user, resolution)
+        warm_up(pipe, projector, user, resolution, decode=decode_warm_up)
         for count in steps:
             row = best_of(
                 repeats, lambda r=resolution, c=count: time_cover(pipe, projector, user, r, c)
@@ -533,9 +544,12 @@ def large_components(args: argparse.Namespace) -> tuple[list[dict], list[dict]]:
             "text_encoder_params": _params(pipe.text_encoder),
         }
     )
-    for resolution, most in zip(args.large_resolutions, args.large_max_steps, strict=True):
+    for i, (resolution, most) in enumerate(
+        zip(args.large_resolutions, args.large_max_steps, strict=True)
+    ):
         counts = [s for s in args.timing_steps if s <= most]
-        rows += sweep(name, pipe, [resolution], counts, 1)
+        # the VAE's kernels are warm after the first resolution: skip the costly decodes
+        rows += sweep(name, pipe, [resolution], counts, 1, decode_warm_up=i == 0)
     del pipe
     gc.collect()
     return rows, described
@@ -640,45 +654,35 @@ def _dataset(args: argparse.Namespace) -> tuple[str, Any, Path, Path, str]:
 
 
 def cover_projector(args: argparse.Namespace, workdir: Path | None, sd_model: str) -> tuple:
-    """(projector folder, None), or (None, why soft tokens cannot run)."""
+    """(projector folder, None), or (None, why soft tokens cannot run). On the sample with
+    the tiny SD, a missing projector is trained briefly, as `pmgen train-projector` would."""
     from pmgen.covers.setup import default_cover_projector
 
     if args.projector is not None:
         return args.projector, None
     if workdir is None:
         return None, f"needs a user encoder and a cover projector: {HOW_TO_PROJECT}"
-    for found in (
-        default_cover_projector(workdir),
-        workdir / "cover_projector" / "best" / "projector",
-    ):
-        if found is not None and (found / "soft_prompt_config.json").exists():
-            return found, None
+    found = default_cover_projector(workdir)
+    if found is not None:
+        return found, None
     if not (args.tiny and args.users is None):
         return None, f"needs a cover projector (none under {workdir}): {HOW_TO_PROJECT}"
-    # the sample with the tiny SD: train one briefly, as `pmgen train-projector` would
-    try:
-        from pmgen.cover_projector_training import CoverProjectorTrainingConfig
-        from pmgen.projector_training import train_projector
-    except ImportError as exc:
-        return None, f"needs a cover projector: the trainer is not importable ({exc})"
     from pmgen import workflow
+    from pmgen.cover_projector_training import CoverProjectorTrainingConfig
     from pmgen.data.sample import sample_dir
+    from pmgen.projector_training import train_projector
 
     print(f"training the cover projector on the tiny SD for {args.projector_steps} steps")
     interactions, splits = workflow.read_data(sample_dir())
-    output = workdir / "cover_projector"
-    try:
-        config = CoverProjectorTrainingConfig(
-            model=sd_model,
-            resolution=args.image_size,
-            max_steps=args.projector_steps,
-            max_epochs=100,
-            seed=args.seed,
-        )
-        train_projector(interactions, splits, workdir, config, output_dir=output, progress=False)
-    except Exception as exc:  # noqa: BLE001 - the rows say why, the rest of the table runs
-        return None, f"needs a cover projector: training one failed ({type(exc).__name__}: {exc})"
-    return output / "best" / "projector", None
+    config = CoverProjectorTrainingConfig(
+        model=sd_model,
+        resolution=args.image_size,
+        max_steps=args.projector_steps,
+        max_epochs=100,
+        seed=args.seed,
+    )
+    train_projector(interactions, splits, workdir, config, progress=False)
+    return default_cover_projector(workdir), None
 
 
 def load_lpips(args: argparse.Namespace) -> tuple[Any, str]:
@@ -781,7 +785,14 @@ def run_metrics(args: argparse.Namespace) -> tuple[dict, Any]:
             seed=args.seed,
         )
 
-    base_method = "keywords" if unavailable else "both"
+    llm = None if args.llm.lower() == "none" else args.llm
+    if args.headlines is None and (llm is None or args.num_keywords < 1):
+        reason = "needs preference keywords: an LLM (--llm) or a --headlines file holding them"
+        unavailable.update({"keywords": reason, "both": unavailable.get("both", reason)})
+    soft, words = projector is not None, "keywords" not in unavailable
+    base_method = {(True, True): "both", (True, False): "soft", (False, True): "keywords"}.get(
+        (soft, words), "none"
+    )
     base = build_cover_writer(
         config(base_method),
         run_dir / base_method,
@@ -794,7 +805,7 @@ def run_metrics(args: argparse.Namespace) -> tuple[dict, Any]:
         clip_pretrained=args.clip_pretrained,
         text_model=args.text_model,
         headlines=args.headlines,
-        llm=args.llm,
+        llm=llm,
         num_keywords=args.num_keywords,
     )
     lpips, lpips_note = load_lpips(args)
@@ -864,21 +875,19 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def metrics_table(metrics: dict) -> str:
+    """One Markdown row per method and choice; a method that could not run says why."""
+    from pmgen.tables import markdown_grid
+
     lpips_missing = metrics["lpips"].startswith("unavailable")
-    header = ["method", *METRIC_COLUMNS, "rows"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    shown: dict[str, dict] = {}
     for name, row in metrics["rows"].items():
         if "note" in row:
-            lines.append(f"| {name} | " + f"{row['note']} |" + " |" * (len(header) - 2))
+            shown[name] = {METRIC_COLUMNS[0]: row["note"]}
             continue
-        cells = []
-        for column in METRIC_COLUMNS:
-            if column.startswith("lpips") and lpips_missing:
-                cells.append("unavailable")
-            else:
-                cells.append(_fmt(row[column]))
-        lines.append("| " + " | ".join([name, *cells, str(row["rows"])]) + " |")
-    return "\n".join(lines)
+        shown[name] = dict(row)
+        if lpips_missing:
+            shown[name].update(lpips_target="unavailable", lpips_history="unavailable")
+    return markdown_grid(shown, [*METRIC_COLUMNS, "rows"], first="method", digits=3)
 
 
 TIMING_COLUMNS = [
@@ -921,18 +930,17 @@ def timing_table(rows: list[dict]) -> str:
 
 def latency_table(rows: list[dict]) -> str:
     """Total seconds per cover: one row per (components, resolution), one column per steps."""
-    steps = sorted({r["steps"] for r in rows})
-    grid: dict[tuple[str, int], dict[int, float]] = {}
+    from pmgen.tables import markdown_grid
+
+    def label(steps: int) -> str:
+        return f"{steps} step{'s' * (steps > 1)}"
+
+    grid: dict[str, dict[str, float]] = {}
     for row in rows:
-        grid.setdefault((row["components"], row["resolution"]), {})[row["steps"]] = row["total_s"]
-    lines = [
-        "| components | px | " + " | ".join(f"{s} step{'s' * (s > 1)}" for s in steps) + " |",
-        "|" + "---|" * (len(steps) + 2),
-    ]
-    for (name, px), cells in grid.items():
-        values = [_fmt(cells.get(s), 2) for s in steps]
-        lines.append(f"| {name} | {px} | " + " | ".join(values) + " |")
-    return "\n".join(lines)
+        name = f"{row['components']}, {row['resolution']} px"
+        grid.setdefault(name, {})[label(row["steps"])] = row["total_s"]
+    columns = [label(s) for s in sorted({r["steps"] for r in rows})]
+    return markdown_grid(grid, columns, first="components", digits=2)
 
 
 def write_report(results: dict, out: Path, tiny: bool) -> str:
@@ -1007,9 +1015,14 @@ def write_report(results: dict, out: Path, tiny: bool) -> str:
             "",
             "Components measured: "
             + "; ".join(describe_components(c) for c in timing["components"])
-            + ". The large ones have SD 1.5's layer shapes (UNet configuration, VAE, CLIP "
-            "ViT-L/14 text encoder) with random weights: they cost what the real model costs, "
-            "and make noise.",
+            + "."
+            + (
+                " The SD 1.5 ones have SD 1.5's layer shapes (UNet configuration, VAE, CLIP "
+                "ViT-L/14 text encoder) with random weights: they cost what the real model "
+                "costs, and make noise."
+                if any("SD 1.5" in c["components"] for c in timing["components"])
+                else ""
+            ),
             "",
             timing_table(timing["rows"]),
             "",
@@ -1070,12 +1083,26 @@ def verdict(rows: list[dict]) -> str:
             seen.setdefault(r["components"], []).append(f"{r['resolution']} px/{r['steps']}")
         return "; ".join(f"{k} ({', '.join(v)})" for k, v in seen.items())
 
-    text = "Target, our code under 5% of a step: "
+    text = "**Target, our code under 5% of a step**: "
     if under:
         text += f"met by {names(under)}. "
     if over:
-        text += f"Not met by {names(over)}."
-    return text
+        text += f"Not met by {names(over)}. "
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(r["components"], []).append(r)
+    for name, group in groups.items():
+        median = sorted(group, key=lambda r: r["ours_ms"])[len(group) // 2]
+        text += (
+            f"{name}: inside the denoising loop our code is at most "
+            f"{100 * max(r['in_loop_share_of_step'] for r in group):.2f}% of a step; all of it "
+            f"takes {median['ours_ms']:.1f} ms per call (median), of which prompt building "
+            f"{median['prompt_ms']:.1f} ms, the projector {median['projector_ms']:.1f} ms, "
+            f"tensor -> PIL {median['postprocess_ms']:.1f} ms and diffusers' "
+            f"`_execution_device` (timed on its own: it walks every module) about "
+            f"{median['device_lookup_ms']:.1f} ms. "
+        )
+    return text.strip()
 
 
 def plot(results: dict, path: Path, tiny: bool) -> None:
@@ -1132,18 +1159,18 @@ def plot(results: dict, path: Path, tiny: bool) -> None:
         axes[1].axvline(95, color="grey", linestyle=":", label="our code = 5%")
         axes[1].set_xlabel("% of a cover's time per step")
         axes[1].set_title("where a step goes (largest step count)")
-        axes[1].legend(fontsize=7, loc="lower left")
+        axes[1].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=5)
     if metrics:
-        for name, row in metrics["rows"].items():
+        for i, (name, row) in enumerate(metrics["rows"].items()):
             if "note" in row or "+" in name or row.get("personalization") is None:
                 continue
             best = metrics["rows"][f"{name} + PMG rerank"]
             x, y = row["personalization"], row["fidelity"]
             axes[2].annotate("", (best["personalization"], best["fidelity"]), (x, y),
                              arrowprops={"arrowstyle": "->", "color": "grey"})  # fmt: skip
-            axes[2].scatter([x], [y], label=f"{name} (first)")
+            axes[2].scatter([x], [y], color=f"C{i}", label=f"{name}: first candidate")
             axes[2].scatter([best["personalization"]], [best["fidelity"]], marker="*", s=120,
-                            label=f"{name} + PMG rerank")  # fmt: skip
+                            color=f"C{i}", label=f"{name} + PMG rerank")  # fmt: skip
         axes[2].set_xlabel("personalization")
         axes[2].set_ylabel("fidelity")
         axes[2].set_title("metrics: first candidate -> PMG rerank")
