@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from demo.inputs import DemoInputError, DemoLimits, read_article, read_keywords, read_user
-from demo.views import (
-    article_label,
-    history_markdown,
-    reader_label,
+from demo.inputs import (
+    DemoInputError,
+    DemoLimits,
+    check_positive_ints,
+    read_article,
+    read_keywords,
+    read_user,
 )
+from demo.views import article_label, history_markdown, reader_label
 from pipelines.errors import ModelUnavailableError
 from pipelines.layout import Layout
 from pmgen.studio import Article, HeadlineResult, PosterResult, Studio, User
@@ -47,10 +50,7 @@ class DemoSettings:
     max_listed_readers: int = 100  # sample readers in the menu
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"DemoSettings.{f.name} must be a positive integer, got {value!r}")
+        check_positive_ints(self)
 
 
 @dataclass

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
@@ -32,10 +33,17 @@ class DemoLimits:
     max_candidates: int = 8  # each one is a full LLM generation (and SD run, with covers)
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"DemoLimits.{f.name} must be a positive integer, got {value!r}")
+        check_positive_ints(self)
+
+
+def check_positive_ints(settings: Any) -> None:
+    """Every field of the dataclass ``settings`` is a positive integer, or a ValueError says
+    which is not."""
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            name = type(settings).__name__
+            raise ValueError(f"{name}.{f.name} must be a positive integer, got {value!r}")
 
 
 def read_titles(text: str | None, limits: DemoLimits) -> list[str]:
