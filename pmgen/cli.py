@@ -304,7 +304,8 @@ def quickstart(
     ] = None,
 ) -> None:
     """Run the whole loop on the bundled sample: features, pre-train, fine-tune, evaluate,
-    then personalized headlines with the offline LLM, scored."""
+    then personalized headlines with the offline LLM and posters, scored; ends with an HTML
+    report (report.html in the workdir)."""
     from pmgen.quickstart import run_quickstart
 
     try:

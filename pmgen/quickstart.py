@@ -5,31 +5,70 @@ from __future__ import annotations
 from pathlib import Path
 
 from pmgen import workflow
+from pmgen.run_info import RunInfo
 from pmgen.tables import markdown_grid, markdown_table, print_grid, print_table
+
+HEADLINES_FILE = "headlines.jsonl"
+POSTERS_DIR = "posters"
+SD_NOT_USED = (
+    "Stable Diffusion: not used (no SD weights load offline; `pmgen covers --sd-model "
+    "ID_OR_FOLDER` generates covers where they do), so each poster is set on the item's own "
+    "image or on a plain field in the user's palette"
+)
 
 
 def run_quickstart(
     workdir: str | Path = "quickstart-out", max_epochs: int = 60, headline_rows: int | None = None
 ) -> dict:
-    """Features -> MP4SR pre-training -> fine-tuning -> evaluation, beside SASRec.
+    """Features -> MP4SR pre-training -> fine-tuning -> evaluation, beside SASRec, then
+    headlines and posters for the sample users, and ``report.html`` over all of it.
 
-    Returns the evaluation rows; writes ``evaluation.json`` and ``evaluation.md``.
+    Returns the evaluation rows; writes ``evaluation.json`` and ``evaluation.md``, the
+    headline and poster files, ``run_info.json`` (steps, times, models, versions) and the
+    report.
     """
     from pmgen.data.sample import sample_dir
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    options = {"workdir": str(workdir), "epochs": max_epochs, "headline_rows": headline_rows}
+    run = RunInfo(data=str(sample_dir()), options=options)
+    with run.collect_notes():
+        try:
+            results = _run_steps(workdir, run, max_epochs, headline_rows)
+        finally:
+            if run.steps:
+                run.save(workdir)  # what ran so far, for the report of a stopped run too
+    run.finish()
+    run.save(workdir)
+    from pmgen.report import write_report
+
+    report = write_report(workdir)
+    print(f"results in {workdir.resolve()}")
+    print(f"report: open {report}")
+    return results
+
+
+def _run_steps(workdir: Path, run: RunInfo, max_epochs: int, headline_rows: int | None) -> dict:
+    from pmgen.data.sample import sample_dir
+
     print(f"[1/7] reading the bundled sample from {sample_dir()}")
-    interactions, splits = workflow.read_data(sample_dir())
+    with run.step("read the bundled sample"):
+        interactions, splits = workflow.read_data(sample_dir())
     print(f"      {interactions.describe()}")
     prepared = workflow.PreparedData(interactions, splits)
 
     print("[2/7] item features: sentence embeddings of text, and of each image's words")
-    prepared.features = workflow.build_features(interactions, splits, workdir)
+    with run.step("item features"):
+        prepared.features = workflow.build_features(interactions, splits, workdir)
+    report = prepared.features.report
+    run.models["sentence encoder (item text, image words)"] = report.encoder
+    run.models["image words"] = report.describer or "none"
 
     training = {"max_epochs": max_epochs, "batch_size": 32}
     print("[3/7] MP4SR pre-training of M2SE (NIP + CMCL)")
-    workflow.pretrain(prepared, workdir, **training)
+    with run.step("MP4SR pre-training"):
+        workflow.pretrain(prepared, workdir, **training)
 
     print("[4/7] fine-tuning: MP4SR (pre-trained M2SE), M2SE from scratch, SASRec baseline")
     pretrained = workdir / workflow.PRETRAIN_DIR / "best"
@@ -41,42 +80,54 @@ def run_quickstart(
     folders = {"MP4SR": "finetune", "M2SE (no pre-training)": "m2se-scratch", "SASRec": "sasrec"}
     for name, kwargs in runs.items():
         print(f"      {name}")
-        workflow.finetune(prepared, workdir, output_name=folders[name], **kwargs, **training)
+        with run.step(f"fine-tuning {name}"):
+            workflow.finetune(prepared, workdir, output_name=folders[name], **kwargs, **training)
+    run.models["user encoder (click scores)"] = f"MP4SR, trained here: {folders['MP4SR']}/best"
 
     print("[5/7] evaluation on the held-out last item of every user")
-    results = {
-        name: workflow.evaluate(prepared, workdir / folder / "best")
-        for name, folder in folders.items()
-    }
+    with run.step("evaluation"):
+        results = {
+            name: workflow.evaluate(prepared, workdir / folder / "best")
+            for name, folder in folders.items()
+        }
     workflow.save_evaluation(workdir, results)
     (workdir / "evaluation.md").write_text(markdown_table(results) + "\n")
     print_table(
         results, title=f"Bundled sample ({splits.num_users} users, {splits.num_items} items)"
     )
     print("[6/7] personalized headlines for every sample user's held-out item, real offline LLM")
-    write_sample_headlines(workdir, limit=headline_rows)
+    with run.step("headlines"):
+        write_sample_headlines(workdir, limit=headline_rows, run=run)
     print("[7/7] a personalized poster per sample user: the headline set on a background, scored")
-    write_sample_posters(workdir, limit=headline_rows)
-    print(f"results in {workdir.resolve()}")
+    with run.step("posters"):
+        write_sample_posters(workdir, limit=headline_rows, run=run)
     return results
 
 
-def write_sample_headlines(workdir: Path, batch_size: int = 8, limit: int | None = None) -> Path:
+def write_sample_headlines(
+    workdir: Path, batch_size: int = 8, limit: int | None = None, run: RunInfo | None = None
+) -> Path:
     """Headlines (explicit signals, 4 sampled candidates, PMG rerank, click scores from
-    the MP4SR encoder) into ``headlines.jsonl`` and a readable ``headlines.md``."""
+    the MP4SR encoder) into ``headlines.jsonl`` and a readable ``headlines.md``; the models
+    it used go into ``run``."""
     from pmgen.data.errors import ReadReport
     from pmgen.data.sample import sample_dir
     from pmgen.headlines import requests as req
     from pmgen.headlines.job import HeadlineJobConfig, run_headline_job
     from pmgen.headlines.output import read_records
-    from pmgen.headlines.setup import build_headline_writer
+    from pmgen.headlines.setup import DEFAULT_LLM, build_headline_writer
     from pmgen.headlines.summary import CHOICES, summarize_file
 
     users = sample_dir() / "users.jsonl"
     items = req.read_catalogue(sample_dir() / "items.jsonl", req.RequestFormat.PMGEN, ReadReport())
     config = HeadlineJobConfig(method="explicit", rerank="pmg", batch_size=batch_size)
-    writer = build_headline_writer(config, workdir=workdir, items=items)
-    out = workdir / "headlines.jsonl"
+    writer = build_headline_writer(config, llm=DEFAULT_LLM, workdir=workdir, items=items)
+    if run is not None:
+        from pipelines.models import resolve_causal_lm
+
+        source = resolve_causal_lm(DEFAULT_LLM).source.value
+        run.models["headline LLM"] = f"{DEFAULT_LLM} ({source})"
+    out = workdir / HEADLINES_FILE
 
     def requests(report):
         rows = req.iter_requests(users, req.RequestFormat.PMGEN, items, report)
@@ -106,12 +157,13 @@ def write_sample_headlines(workdir: Path, batch_size: int = 8, limit: int | None
 
 
 def write_sample_posters(
-    workdir: Path, limit: int | None = None, sd_model: str | None = None
+    workdir: Path, limit: int | None = None, sd_model: str | None = None, run: RunInfo | None = None
 ) -> Path:
     """A poster per sample user from ``headlines.jsonl``: the chosen headline over the item's
     own image (or a plain field in the user's palette; over a Stable Diffusion cover when
     ``sd_model`` is given), scored and described in ``posters/covers.jsonl`` and
-    ``posters.md``. Says which models it used and which it could not load."""
+    ``posters.md``. Says which models it used and which it could not load (and records
+    them in ``run``)."""
     from pmgen.covers.job import CoverJobConfig, run_cover_job
     from pmgen.covers.setup import build_cover_writer
     from pmgen.data.errors import ReadReport
@@ -121,19 +173,19 @@ def write_sample_posters(
 
     users = sample_dir() / "users.jsonl"
     items = req.read_catalogue(sample_dir() / "items.jsonl", req.RequestFormat.PMGEN, ReadReport())
-    out = workdir / "posters"
+    out = workdir / POSTERS_DIR
     config = CoverJobConfig(layout="poster", size=768, method="keywords")
     if sd_model is None:
-        print(
-            "      Stable Diffusion: not used (no SD weights load offline; `pmgen covers "
-            "--sd-model ID_OR_FOLDER` generates covers where they do), so each poster is set "
-            "on the item's own image or on a plain field in the user's palette"
-        )
+        print(f"      {SD_NOT_USED}")
+        if run is not None:
+            run.note(SD_NOT_USED)
     writer = build_cover_writer(
-        config, out, items, headlines=workdir / "headlines.jsonl", sd_model=sd_model, llm=None
+        config, out, items, headlines=workdir / HEADLINES_FILE, sd_model=sd_model, llm=None
     )
     for role, name in writer.models.items():
         print(f"      {role}: {name}")
+        if run is not None:
+            run.models[f"poster {role}"] = name
 
     def requests(report):
         rows = req.iter_requests(users, req.RequestFormat.PMGEN, items, report)

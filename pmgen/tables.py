@@ -25,8 +25,13 @@ def metric_rows(results: dict[str, dict[str, float]]) -> list[tuple[str, str, li
     return rows
 
 
+def metric_header() -> list[str]:
+    """Column names of the evaluation table: model, targets, R@5 ... N@20, users."""
+    return ["model", "targets", *map(_label, METRIC_COLUMNS), "users"]
+
+
 def markdown_table(results: dict[str, dict[str, float]]) -> str:
-    header = ["model", "targets", *map(_label, METRIC_COLUMNS), "users"]
+    header = metric_header()
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for model, subset, values, users in metric_rows(results):
         lines.append("| " + " | ".join([model, subset, *values, str(users)]) + " |")
@@ -40,7 +45,7 @@ def print_table(
     from rich.table import Table
 
     table = Table(title=title, caption="cold: users whose target item has < 10 training clicks")
-    for name in ["model", "targets", *map(_label, METRIC_COLUMNS), "users"]:
+    for name in metric_header():
         table.add_column(
             name, justify="left" if name in ("model", "targets") else "right", no_wrap=True
         )

@@ -46,6 +46,11 @@ def test_quickstart_runs_the_whole_loop_and_prints_the_table(tmp_path):
         assert {"personalization", "fidelity", "cps"} <= set(poster["candidates"][0])
         assert poster["candidates"][0]["contrast"] >= 4.5
     assert "Stable Diffusion: not used" in result.output  # it says which models it used
+    report = (tmp_path / "report.html").read_text(encoding="utf-8")  # one page over all of it
+    assert "User U001" in report and "User U002" in report and "User U003" not in report
+    assert report.count('class="poster-image"') == 2 and f"report: open {tmp_path}" in result.output
+    info = json.loads((tmp_path / "run_info.json").read_text())
+    assert info["finished"] and "headline LLM" in info["models"] and len(info["steps"]) == 9
 
 
 def test_bad_input_stops_with_file_line_and_field(tmp_path):

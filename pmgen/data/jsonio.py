@@ -30,6 +30,17 @@ def iter_jsonl(path: str | Path, report: ReadReport) -> Iterator[tuple[int, Any]
         yield line, value
 
 
+def read_json_object(path: str | Path, what: str = "a JSON object") -> dict[str, Any]:
+    """A whole JSON file that must hold one object; anything else names the file."""
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(path, None, None, f"{INVALID_JSON} ({exc})") from exc
+    if not isinstance(value, dict):
+        raise InvalidInputError(path, None, None, f"expected {what}")
+    return value
+
+
 class _Stream:
     """Text decoded chunk by chunk from a binary file, with line numbers for any index."""
 
