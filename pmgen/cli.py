@@ -845,5 +845,63 @@ def train_lora_command(
         )
 
 
+@app.command("demo")
+def demo_command(
+    workdir: Annotated[
+        Path | None,
+        typer.Option(help="A pmgen workdir or saved Studio. Default: quickstart-out if present."),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Catalogue and sample readers, any format. Default: the bundled sample."),
+    ] = None,
+    data_format: FormatOpt = "auto",
+    llm: Annotated[
+        str | None, typer.Option(help="Headline LLM: hub id or folder. Default: SmolLM2-135M.")
+    ] = None,
+    sd_model: Annotated[
+        str | None, typer.Option(help="Stable Diffusion 1.x/2.x for generated covers.")
+    ] = None,
+    lora: Annotated[
+        list[Path] | None, typer.Option(help="Cover LoRA file or folder (diffusers); repeat.")
+    ] = None,
+    lora_weight: Annotated[
+        list[float] | None, typer.Option(help="Weight of each --lora, in order.")
+    ] = None,
+    scorer: Annotated[
+        ImageScorerOpt | None, typer.Option(help="Image scores: CLIP, image words, auto, none.")
+    ] = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
+    dtype: Annotated[str | None, typer.Option(help="float32, float16 or bfloat16.")] = None,
+    host: Annotated[str, typer.Option(help="Address to serve on (0.0.0.0: all).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 7860,
+    num_candidates: Annotated[int, typer.Option(help="Headline candidates to start with.")] = 4,
+    max_new_tokens: Annotated[int, typer.Option(help="Longest headline in tokens.")] = 24,
+    steps: Annotated[int, typer.Option(help="Stable Diffusion denoising steps.")] = 30,
+    concurrency: Annotated[
+        int, typer.Option(help="Requests generating at once (the rest wait in the queue).")
+    ] = 1,
+) -> None:
+    """Serve the Gradio demo: a reader and an article in, personalized headlines and a
+    poster out, with their scores and what shaped them."""
+    from demo.app import launch_demo, load_demo
+    from demo.handlers import DemoSettings
+
+    try:
+        settings = DemoSettings(
+            num_candidates=num_candidates, max_new_tokens=max_new_tokens, cover_steps=steps,
+            concurrency=concurrency,
+        )  # fmt: skip
+        demo = load_demo(
+            workdir, data, data_format=data_format, llm=llm, sd_model=sd_model,
+            cover_loras=lora, cover_lora_weights=lora_weight,
+            scorer=None if scorer is None else scorer.value, device=device, dtype=dtype,
+            settings=settings, say=typer.echo,
+        )  # fmt: skip
+    except USER_ERRORS as error:
+        _fail(error)
+    launch_demo(demo, host, port)
+
+
 if __name__ == "__main__":
     app()
