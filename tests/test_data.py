@@ -762,3 +762,12 @@ def test_skip_counts_by_kind(tmp_path: Path) -> None:
     assert data.report.skipped == {"unknown item id": 3}
     assert data.sequences["U4"] == ["N1"] and "U3" not in data.sequences
     assert "skipped 3: 3 x unknown item id" in data.describe()
+
+
+def test_the_cli_format_name_pmgen_reads_pmgen_files():
+    from pmgen.data import load_interactions
+    from pmgen.data.sample import sample_dir
+
+    named = load_interactions(sample_dir(), "pmgen")
+    detected = load_interactions(sample_dir(), "auto")
+    assert named.describe() == detected.describe()

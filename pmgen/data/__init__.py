@@ -80,6 +80,8 @@ def load_interactions(
     """Read a dataset folder or file in any supported format (``auto`` detects it)."""
     path = Path(path)
     fmt = detect_format(path) if format == "auto" else format.lower()
+    if fmt == "pmgen":  # the CLI's name for pmgen's own JSONL/CSV files
+        fmt = "native"
     if fmt == "pens":
         if path.is_file() and path.name.lower() in _PENS_LOGS:
             return read_pens(path.parent, logs=[path], skip_invalid=skip_invalid)
