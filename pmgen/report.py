@@ -229,10 +229,12 @@ def _header(inputs: ReportInputs) -> str:
             "models ran and how long each step took was not recorded.</p>\n</header>"
         )
         return "\n".join(parts)
-    options = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in run.options.items())
-    when = f"started {_e(run.started)}"
+    options = " ".join(
+        f"--{k.replace('_', '-')} {v}" for k, v in run.options.items() if v is not None
+    )
+    when = f"started {_e(_when(run.started))}"
     if run.finished:
-        when += f", finished {_e(run.finished)}"
+        when += f", finished {_e(_when(run.finished))}"
     if run.seconds is not None:
         when += f" ({_duration(run.seconds)})"
     parts.append(
@@ -241,12 +243,15 @@ def _header(inputs: ReportInputs) -> str:
     )
     if run.finished is None:
         parts.append('<p class="warn">The run did not finish: later steps may be missing.</p>')
+    parts.append('<div class="columns">')
     steps = [(_e(s.get("name", "")), _duration(s.get("seconds"))) for s in run.steps]
     if steps:
-        parts.append("<h3>Steps</h3>" + _table(["step", "time"], steps))
+        parts.append("<div><h3>Steps</h3>" + _table(["step", "time"], steps) + "</div>")
     if run.models:
         rows = [(_e(role), _e(model)) for role, model in run.models.items()]
-        parts.append("<h3>Models used</h3>" + _table(["role", "model"], rows, numeric_from=2))
+        table = _table(["role", "model"], rows, numeric_from=2)
+        parts.append(f'<div class="models"><h3>Models used</h3>{table}</div>')
+    parts.append("</div>")
     parts.append("<h3>Could not be loaded, and what was used instead</h3>")
     if run.notes:
         notes = "".join(f"<li>{_e(n)}</li>" for n in run.notes)
@@ -256,6 +261,19 @@ def _header(inputs: ReportInputs) -> str:
     versions = ", ".join(f"{_e(k)} {_e(v)}" for k, v in run.versions.items())
     parts.append(f'<p class="small">Versions: {versions}.</p>\n</header>')
     return "\n".join(parts)
+
+
+def _when(timestamp: str) -> str:
+    """An ISO time as "2026-11-23 19:14 UTC" (as recorded, if it is not one)."""
+    from datetime import datetime, timezone
+
+    try:
+        moment = datetime.fromisoformat(timestamp)
+    except (TypeError, ValueError):
+        return str(timestamp)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%d %H:%M:%S") + (" UTC" if moment.tzinfo else "")
 
 
 def _duration(seconds: object) -> str:
@@ -586,7 +604,10 @@ tr.chosen { background: #fff3c4 !important; font-weight: 600; }
 .not-run { color: #7a4b00; background: #fff4de; padding: 6px 10px; border-radius: 5px; }
 .warn { color: #8a1f11; }
 .missing { color: #8a1f11; font-size: 12px; }
-ul.notes li { margin-bottom: 4px; font-size: 13.5px; }
+ul.notes { padding-left: 20px; }
+ul.notes li { margin-bottom: 3px; font-size: 12.5px; color: #3a4050; }
+.models { flex: 1 1 480px; }
+.models td:last-child { font-size: 12.5px; }
 img.plot { max-width: 100%; background: #fff; border-radius: 8px; }
 article.user { padding: 14px 18px; margin: 16px 0; box-shadow: 0 1px 3px #0002; }
 .columns { display: flex; gap: 24px; flex-wrap: wrap; }
