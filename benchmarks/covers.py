@@ -368,13 +368,13 @@ def warm_up(
 
 
 def thread_probe(threads: int) -> dict[str, float]:
-    """ms of one small elementwise op at ``threads`` torch threads and at 1. When another
+    """ms of one small elementwise op at ``threads`` torch threads, 1 and 2. When another
     process holds a core, an OpenMP team of 2 waits on it at every op: the gap shows it."""
     import torch
 
     x = torch.randn(2, 256, 32, 32)
     out = {}
-    for count in sorted({threads, 1}):
+    for count in sorted({threads, 1, 2}):
         torch.set_num_threads(count)
         x + 1
         started = time.perf_counter()
