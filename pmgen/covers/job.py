@@ -248,7 +248,8 @@ class CoverWriter:
 
             vectors = self.user_encoder.user_vectors([r.history_ids for r in requests])
             with torch.no_grad():
-                soft = self.projector(vectors)  # (B, k, h)
+                weights = next(self.projector.parameters())
+                soft = self.projector(vectors.to(weights.device))  # (B, k, h)
         # request i of the batch is row seed + i of the job: its images get seeds that do
         # not depend on how rows were batched
         seeds = [SEED_STRIDE * (seed + i) + j for i in range(len(requests)) for j in range(n)]

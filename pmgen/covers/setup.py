@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pmgen.covers.job import Background, CoverJobConfig, CoverMethod, CoverWriter
 from pmgen.data.catalogue import Item
-from pmgen.headlines.setup import DEFAULT_LLM, DEFAULT_TEXT_MODEL
+from pmgen.headlines.setup import DEFAULT_LLM, DEFAULT_TEXT_MODEL, job_device
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +87,7 @@ def build_cover_writer(
     llm: str | None = DEFAULT_LLM,
     num_keywords: int = 5,
     dtype: str = "float32",
+    device: str | None = None,
 ) -> CoverWriter:
     """Everything the cover job needs. ``scorer``: auto (CLIP, else image words) | clip |
     words | none. Keywords come from the headlines file when it has them, else from the
@@ -96,11 +97,12 @@ def build_cover_writer(
 
     background = Background(config.background)
     method = CoverMethod(config.method)
+    device = job_device(device)
     models: dict[str, str] = {}
     # 1. the generator
     cover_pipeline = None
     if sd_model is not None:
-        cover_pipeline = load_cover_pipeline(sd_model, loras, lora_weights, dtype)
+        cover_pipeline = load_cover_pipeline(sd_model, loras, lora_weights, dtype).to(device)
         models["generator"] = str(sd_model) + "".join(f" + LoRA {lora}" for lora in loras)
     elif background is Background.GENERATE:
         raise ValueError("background 'generate' needs --sd-model (a Stable Diffusion id or folder)")
@@ -121,7 +123,7 @@ def build_cover_writer(
                 f"method {method.value!r} needs a cover projector: none under {workdir}; run "
                 "`pmgen train-projector --target cover` or pass --projector (or --method keywords)"
             )
-        soft_projector = SoftPromptProjector.from_pretrained(projector).eval()
+        soft_projector = SoftPromptProjector.from_pretrained(projector).eval().to(device)
         models["projector"] = str(projector)
     # 3. headlines and keywords
     texts: dict[tuple[str, str], str] = {}
@@ -138,7 +140,9 @@ def build_cover_writer(
         from pipelines.headline import HeadlinePipeline
         from pmgen.headlines.signals import KeywordCache
 
-        cache = KeywordCache(HeadlinePipeline.from_pretrained(llm, dtype=dtype), num_keywords)
+        keyword_llm = HeadlinePipeline.from_pretrained(llm, dtype=dtype)
+        keyword_llm.model.to(device)
+        cache = KeywordCache(keyword_llm, num_keywords)
         keywords = cache.keywords
         models["keywords"] = str(llm)
     # 4. the scorer
@@ -146,7 +150,9 @@ def build_cover_writer(
     if scorer != "none":
         from pmgen.scoring.image_words import resolve_image_scorer
 
-        image_scorer = resolve_image_scorer(scorer, clip_model, clip_pretrained, text_model)
+        image_scorer = resolve_image_scorer(
+            scorer, clip_model, clip_pretrained, text_model, device=device
+        )
         models["scorer"] = repr(image_scorer)
     elif config.rerank != "none":
         raise ValueError("--scorer none needs --rerank none (nothing to rank by)")

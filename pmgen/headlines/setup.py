@@ -13,6 +13,16 @@ DEFAULT_TEXT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 PROJECTOR_DIR = "projector"  # pmgen train-projector's default output under a workdir
 
 
+def job_device(device: str | None = None) -> str:
+    """Where a batch job's models run: ``device``, else this accelerate process's device
+    (its own GPU under ``accelerate launch --multi_gpu``; the CPU on a machine without)."""
+    if device is not None:
+        return str(device)
+    from user_models.runtime import process_state
+
+    return str(process_state().device)
+
+
 def default_projector(workdir: str | Path) -> tuple[Path | None, Path | None]:
     """(projector, lora) folders trained in ``workdir``, or None where there is none."""
     best = Path(workdir) / PROJECTOR_DIR / "best"
@@ -34,6 +44,7 @@ def build_headline_writer(
     encoder_dir: str | Path | None = None,
     text_model: str = DEFAULT_TEXT_MODEL,
     dtype: str = "float32",
+    device: str | None = None,
 ) -> HeadlineWriter:
     """Everything a job needs. The user encoder (for soft prompts and click scores) and a
     trained projector are taken from ``workdir`` when not named; a method or rerank that
@@ -57,7 +68,11 @@ def build_headline_writer(
             )
     options = {"lora": lora} if lora is not None else {}
     pipeline = HeadlinePipeline.from_pretrained(llm, projector=projector, dtype=dtype, **options)
-    sentence_encoder = SentenceEncoder(text_model)
+    device = job_device(device)
+    pipeline.model.to(device)
+    if pipeline.projector is not None:
+        pipeline.projector.to(device)
+    sentence_encoder = SentenceEncoder(text_model, device=device)
     user_encoder = None
     if workdir is not None and items is not None:
         try:
