@@ -12,6 +12,12 @@ the user encoder's favourite. The lead sentence (the article's first sentence) i
 baseline a headline must beat. On PENS the paper's anchor is printed beside the table.
 Soft prompts need a user encoder and a trained projector in --workdir; on the sample the
 script trains both briefly when they are missing (PENS: train them with the CLI first).
+
+A *headline LoRA* (``--lora-methods``) is the control for the soft prompt: a LoRA trained
+on the same (article -> title) examples with the same budget but no user signal
+(``pmgen train-projector --num-virtual-tokens 0 --lora-rank 8``), so the table tells how
+much of a trained soft prompt's gain is the data set's headline style and how much the
+user. A method whose output file is complete is summarized without loading its models.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -33,7 +40,19 @@ PAPER_ANCHORS = {  # PENS paper (Ao et al., ACL 2021), Table 3, on personalized_
     },
 }
 METHODS = ("none", "explicit", "soft", "both")
+LORA_METHODS = ("none", "explicit")  # the methods also run with the headline LoRA
+HEADLINE_LORA_DIR = "headline-lora"  # under the workdir: pmgen train-projector --output
 COLUMNS = ["rouge1", "rouge2", "rouge_l", "personalization", "fidelity", "click", "rows"]
+
+
+class Run(NamedTuple):
+    """One headline job of the benchmark: its table row, method, LoRA and output file."""
+
+    name: str
+    method: str
+    lora: Path | None
+    path: Path
+    uses_lora: bool = False
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -44,6 +63,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, help="encoder/projector run folder")
     parser.add_argument("--out", type=Path, help="results folder (default benchmarks/results/…)")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated")
+    parser.add_argument(
+        "--lora-methods",
+        default=",".join(LORA_METHODS),
+        help="methods also run with the headline LoRA (comma-separated; '' for none)",
+    )
+    parser.add_argument(
+        "--headline-lora",
+        type=Path,
+        help="headline LoRA folder (adapter_config.json); default WORKDIR/headline-lora/best/lora, "
+        "trained there on the sample when missing",
+    )
+    parser.add_argument("--lora-rank", type=int, default=8, help="headline LoRA rank (sample)")
     parser.add_argument("--limit", type=int, help="only the first N rows")
     parser.add_argument("--num-candidates", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=8)
@@ -88,8 +119,10 @@ def _limited(rows, limit: int | None):
         yield request
 
 
-def prepare_sample_models(workdir: Path, args: argparse.Namespace, need_projector: bool) -> None:
-    """Encoder (MP4SR) and projector for the sample, trained here when missing."""
+def prepare_sample_models(
+    workdir: Path, args: argparse.Namespace, need_projector: bool, need_lora: bool
+) -> None:
+    """Encoder (MP4SR), projector and headline LoRA for the sample, trained when missing."""
     from pmgen import workflow
     from pmgen.data.sample import sample_dir
     from pmgen.headlines.setup import default_projector
@@ -113,6 +146,29 @@ def prepare_sample_models(workdir: Path, args: argparse.Namespace, need_projecto
             llm=args.llm, max_steps=args.projector_steps, max_epochs=100, dtype=args.dtype
         )
         train_projector(interactions, splits, workdir, config)
+    if need_lora and not (headline_lora_dir(workdir) / "adapter_config.json").exists():
+        print(
+            f"training the headline LoRA (rank {args.lora_rank}) for {args.projector_steps} steps"
+        )
+        config = ProjectorTrainingConfig(
+            llm=args.llm, max_steps=args.projector_steps, max_epochs=100, dtype=args.dtype,
+            num_virtual_tokens=0, lora_rank=args.lora_rank,
+        )  # fmt: skip
+        train_projector(
+            interactions, splits, workdir, config, output_dir=workdir / HEADLINE_LORA_DIR
+        )
+
+
+def headline_lora_dir(workdir: Path) -> Path:
+    """Where ``prepare_sample_models`` (or the CLI with ``--output``) leaves the headline LoRA."""
+    return workdir / HEADLINE_LORA_DIR / "best" / "lora"
+
+
+def finished(path: Path, indices: set[int]) -> bool:
+    """Whether the job output ``path`` already holds a record for every request index."""
+    from pmgen.headlines.output import done_indices, parts_dir
+
+    return path.exists() and not parts_dir(path).exists() and indices <= done_indices(path)
 
 
 def lead_sentence_rows(requests, scorer) -> list[dict]:
@@ -187,19 +243,38 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out or root / "results" / f"headlines-{name}"
     out.mkdir(parents=True, exist_ok=True)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    lora_methods = [m.strip() for m in args.lora_methods.split(",") if m.strip()]
+    for method in {*methods, *lora_methods} - set(METHODS):
+        raise SystemExit(f"unknown method {method!r}: choose from {', '.join(METHODS)}")
     workdir = args.workdir or (root / "runs" / f"headlines-{name}" if name == "sample" else None)
     if note:
         print(note)
-    soft = {"soft", "both"} & set(methods)
-    if name == "sample":
-        prepare_sample_models(workdir, args, need_projector=bool(soft))
-    elif soft and workdir is None:
-        print("soft / both need --workdir with a trained encoder and projector: skipped")
-        methods = [m for m in methods if m not in soft]
     items = req.read_catalogue(news, fmt, ReadReport()) if news else {}
 
     def requests(report):
         return _limited(req.iter_requests(users, fmt, items, report, args.lamp_outputs), args.limit)
+
+    indices = {r.index for r in requests(ReadReport(skip_invalid=True))}
+    lora = args.headline_lora or (headline_lora_dir(workdir) if workdir is not None else None)
+    runs = [Run(m, m, None, out / f"{m}.jsonl") for m in methods]
+    runs += [
+        Run(f"{m}, headline LoRA", m, lora, out / f"{m}-lora.jsonl", True) for m in lora_methods
+    ]
+    todo = [run for run in runs if not finished(run.path, indices)]
+    soft = [run for run in todo if run.method in {"soft", "both"}]
+    with_lora = [run for run in todo if run.uses_lora]
+    if name == "sample" and todo:
+        prepare_sample_models(workdir, args, need_projector=bool(soft), need_lora=bool(with_lora))
+    elif soft and workdir is None:
+        print("soft / both need --workdir with a trained encoder and projector: skipped")
+        runs = [run for run in runs if run not in soft]
+    if lora_methods and (lora is None or not (lora / "adapter_config.json").exists()):
+        print(
+            f"no headline LoRA at {lora}: its rows are skipped (train one with `pmgen "
+            "train-projector --num-virtual-tokens 0 --lora-rank 8 --output DIR`, then pass "
+            "--headline-lora DIR/best/lora)"
+        )
+        runs = [run for run in runs if not run.uses_lora]
 
     rows: dict[str, dict] = {}
     timings: dict[str, float] = {}
@@ -208,21 +283,24 @@ def main(argv: list[str] | None = None) -> None:
     lead_file = out / "lead-sentence.jsonl"
     lead_file.write_text("".join(json.dumps(r) + "\n" for r in lead))
     rows["lead sentence (baseline)"] = summarize_file(lead_file).to_dict()
-    for method in methods:
-        config = HeadlineJobConfig(method=method, num_candidates=args.num_candidates,
-                                   batch_size=args.batch_size, alpha=args.alpha,
-                                   rerank="pmg", seed=args.seed)  # fmt: skip
-        writer = build_headline_writer(config, llm=args.llm, workdir=workdir,
-                                       items=items or None, dtype=args.dtype)  # fmt: skip
-        path = out / f"{method}.jsonl"
-        start = time.perf_counter()
-        summary = run_headline_job(requests, path, writer)
-        timings[method] = time.perf_counter() - start
-        print(f"{method}: {summary.written} new rows, {summary.rows_per_second:.2f} rows/s")
-        rows[method] = summarize_file(path, "logprob").to_dict()
-        rows[f"{method} + PMG rerank"] = summarize_file(path, "pmg").to_dict()
-        if rows[method].get("click") is not None:
-            rows[f"{method} + click rerank"] = summarize_file(path, "click").to_dict()
+    for row_name, method, headline_lora, path, _ in runs:
+        if finished(path, indices):
+            print(f"{row_name}: all {len(indices)} rows already in {path}")
+        else:
+            config = HeadlineJobConfig(method=method, num_candidates=args.num_candidates,
+                                       batch_size=args.batch_size, alpha=args.alpha,
+                                       rerank="pmg", seed=args.seed)  # fmt: skip
+            writer = build_headline_writer(config, llm=args.llm, workdir=workdir,
+                                           items=items or None, dtype=args.dtype,
+                                           lora=headline_lora)  # fmt: skip
+            start = time.perf_counter()
+            summary = run_headline_job(requests, path, writer)
+            timings[row_name] = time.perf_counter() - start
+            print(f"{row_name}: {summary.written} new rows, {summary.rows_per_second:.2f} rows/s")
+        rows[row_name] = summarize_file(path, "logprob").to_dict()
+        rows[f"{row_name} + PMG rerank"] = summarize_file(path, "pmg").to_dict()
+        if rows[row_name].get("click") is not None:
+            rows[f"{row_name} + click rerank"] = summarize_file(path, "click").to_dict()
     if name == "pens":
         rows.update(PAPER_ANCHORS)
     title = f"Personalized headlines on {name} ({rows['lead sentence (baseline)']['rows']} rows)"
@@ -239,7 +317,10 @@ def main(argv: list[str] | None = None) -> None:
         "(all-MiniLM-L6-v2); click: the user encoder's logit.",
     ]
     (out / "headlines.md").write_text("\n".join(markdown) + "\n")
-    (out / "headlines.json").write_text(json.dumps({"rows": rows, "seconds": timings}, indent=2))
+    seconds_file = out / "headlines.json"
+    if seconds_file.exists():  # keep the times of methods finished by an earlier run
+        timings = {**json.loads(seconds_file.read_text()).get("seconds", {}), **timings}
+    seconds_file.write_text(json.dumps({"rows": rows, "seconds": timings}, indent=2))
     plot(rows, out / "headlines.png", title)
     print(f"written to {out}")
 

@@ -55,6 +55,9 @@ _PREAMBLE = re.compile(r"^(?:here is|here's|sure|okay|ok)\b[^:]*:\s*", re.IGNORE
 _LABEL = re.compile(r"^(?:headline|title|answer)\s*[:\-]\s*", re.IGNORECASE)
 _MARKUP = re.compile(r"<\|im_start\|>\s*\w*|<\|[^|]*\|>|<\/?(?:s|im_start|im_end)>")
 _ROLES = {"assistant", "user", "system"}
+# a small LLM sometimes echoes the keyword instruction ("List 5 interests") as a keyword
+_KEYWORD_LABEL = re.compile(r"^(?:interests?|keywords?|topics?)\s*[:\-]\s*", re.IGNORECASE)
+_ECHO = re.compile(r"^(?:list|name|give)\b.*\binterests?$|^(?:the reader'?s )?interests?$", re.I)
 
 
 def clean_headline(text: str) -> str:
@@ -78,9 +81,9 @@ def parse_keywords(text: str, limit: int) -> list[str]:
     text = _PREAMBLE.sub("", text.split(":", 1)[1] if _PREAMBLE.match(text) else text)
     for raw in re.split(r"[,;\n]|\d+\.\s", text):
         word = raw.strip().lstrip("#*-> ").strip().strip("*_`\"'.").strip()
-        word = _LABEL.sub("", word).strip()
+        word = _KEYWORD_LABEL.sub("", _LABEL.sub("", word)).strip()
         short = word and len(word.split()) <= 4 and not word.endswith(":")
-        if short and word.lower() not in {w.lower() for w in found}:
+        if short and not _ECHO.match(word) and word.lower() not in {w.lower() for w in found}:
             found.append(word)
         if len(found) == limit:
             break

@@ -685,7 +685,13 @@ def train_projector_command(
             help="Run folder. Default: WORKDIR/projector (headline), WORKDIR/projector-cover.",
         ),
     ] = None,
-    num_virtual_tokens: Annotated[int, typer.Option(help="Soft-prompt tokens per user.")] = 8,
+    num_virtual_tokens: Annotated[
+        int,
+        typer.Option(
+            help="Soft-prompt tokens per user. Headline: 0 with --lora-rank trains a headline "
+            "LoRA alone (article -> title, no user signal; use it with `headlines --lora`)."
+        ),
+    ] = 8,
     lora_rank: Annotated[
         int, typer.Option(help="Headline: also train a LoRA of this rank on the LLM (0: none).")
     ] = 0,
@@ -772,8 +778,9 @@ def train_projector_command(
     except USER_ERRORS as error:
         _fail(error)
     if process_state().is_main_process:
+        trained = "headline LoRA" if num_virtual_tokens == 0 else f"{target.value} projector"
         typer.echo(
-            f"trained the {target.value} projector for {result.steps} steps "
+            f"trained the {trained} for {result.steps} steps "
             f"({result.seconds_per_step:.2f} s/step, {result.train_examples} examples, "
             f"stopped by {result.stopped}); best valid loss {result.best_val_loss:.4f} "
             f"at step {result.best_step}; saved to {result.best_dir}"

@@ -62,6 +62,7 @@ class SoftPromptTrainingConfig(StepTrainingConfig):
     max_valid_examples: int | None = option(512, "validation users (first in split order)")
 
     trained_target: ClassVar[str] = HEADLINE  # the one target a subclass's trainer trains
+    min_virtual_tokens: ClassVar[int] = 1  # the headline trainer also trains a LoRA alone
 
     def __post_init__(self) -> None:
         if self.target != self.trained_target:
@@ -72,9 +73,15 @@ class SoftPromptTrainingConfig(StepTrainingConfig):
                 f"(its target is {self.trained_target!r}): use {hint}"
             )
         super().__post_init__()
-        for name in ("num_virtual_tokens", "projector_hidden_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.num_virtual_tokens < self.min_virtual_tokens:
+            raise ValueError(
+                f"num_virtual_tokens must be >= {self.min_virtual_tokens}, "
+                f"got {self.num_virtual_tokens}"
+            )
+        if self.projector_hidden_size < 1:
+            raise ValueError(
+                f"projector_hidden_size must be >= 1, got {self.projector_hidden_size}"
+            )
         for name in ("max_examples_per_user", "max_valid_examples"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -83,9 +90,15 @@ class SoftPromptTrainingConfig(StepTrainingConfig):
 
 @dataclass
 class ProjectorTrainingConfig(SoftPromptTrainingConfig):
-    """How to train the headline projector (and a LoRA on the LLM)."""
+    """How to train the headline projector (and a LoRA on the LLM).
+
+    ``num_virtual_tokens=0`` with ``lora_rank > 0`` trains a *headline LoRA* alone: the
+    LLM learns (article -> title) with no user signal, the control that tells how much
+    of a soft prompt's gain is the data set's headline style rather than the user.
+    """
 
     model_type = "projector_training"
+    min_virtual_tokens: ClassVar[int] = 0
     llm: str = option(DEFAULT_HEADLINE_MODEL, "causal LM: hub id or local path (kept frozen)")
     lora_rank: int = option(0, "rank of a LoRA on the LLM's attention, trained jointly; 0 = none")
     lora_alpha: float | None = option(None, "LoRA scaling numerator; default 2 * rank")
@@ -105,6 +118,11 @@ class ProjectorTrainingConfig(SoftPromptTrainingConfig):
             raise ValueError(f"lora_rank must be >= 0, got {self.lora_rank}")
         if not 0.0 <= self.lora_dropout < 1.0:
             raise ValueError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
+        if self.num_virtual_tokens == 0 and self.lora_rank == 0:
+            raise ValueError(
+                "num_virtual_tokens=0 trains a headline LoRA alone, so lora_rank must be >= 1 "
+                "(or give num_virtual_tokens >= 1 for a soft-prompt projector)"
+            )
 
 
 # -- examples --------------------------------------------------------------------------
@@ -270,15 +288,17 @@ class HeadlineLoss(nn.Module):
     for the title columns.
     """
 
-    def __init__(self, projector: SoftPromptProjector, model: nn.Module):
+    def __init__(self, projector: SoftPromptProjector | None, model: nn.Module):
         super().__init__()
-        self.projector = projector
+        self.projector = projector  # None: a headline LoRA alone, no user signal
         self.model = model
 
     def forward(self, batch: HeadlineBatch) -> tuple[torch.Tensor, torch.Tensor]:
         embeds = self.model.get_input_embeddings()(batch.input_ids)  # (B, P + T, h)
-        soft = self.projector(batch.user_vectors)  # (B, k, h)
-        embeds, mask = prepend_soft_prompt(embeds, batch.attention_mask, soft)
+        mask = batch.attention_mask
+        if self.projector is not None:
+            soft = self.projector(batch.user_vectors)  # (B, k, h)
+            embeds, mask = prepend_soft_prompt(embeds, mask, soft)
         positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)  # as generate does
         title_len = batch.labels.shape[1]
         out = self.model(
@@ -325,15 +345,17 @@ class SoftPromptTrainer(StepTrainer):
     """What the headline and cover projector trainers share: the projector's files in a
     checkpoint or the best folder, and what the run info says about it."""
 
-    projector: SoftPromptProjector
+    projector: SoftPromptProjector | None  # None: the headline LoRA is trained alone
     encoder_dir: str | None
 
     def write_weights(self, folder: Path) -> None:
-        self.projector.save_pretrained(folder / PROJECTOR_DIR)
+        if self.projector is not None:
+            self.projector.save_pretrained(folder / PROJECTOR_DIR)
 
     def load_weights(self, folder: Path) -> None:
-        loaded = SoftPromptProjector.from_pretrained(folder / PROJECTOR_DIR)
-        self.projector.load_state_dict(loaded.state_dict())
+        if self.projector is not None:
+            loaded = SoftPromptProjector.from_pretrained(folder / PROJECTOR_DIR)
+            self.projector.load_state_dict(loaded.state_dict())
 
     def best_info(self) -> dict[str, Any]:
         cfg = self.config
@@ -394,15 +416,19 @@ class ProjectorTrainer(SoftPromptTrainer):
 
         torch.manual_seed(config.seed)  # the same initial weights in every process
         model.requires_grad_(False)
-        self.projector = SoftPromptProjector(
-            SoftPromptConfig(
-                user_dim=encoder.dim,
-                token_dim=model.get_input_embeddings().embedding_dim,
-                num_virtual_tokens=config.num_virtual_tokens,
-                hidden_size=config.projector_hidden_size,
-            ),
-            embedding_scale=embedding_rms(model),
-        )
+        self.projector = None
+        if not config.num_virtual_tokens:
+            self.name = "headline LoRA"  # trained alone: no projector, no user signal
+        else:
+            self.projector = SoftPromptProjector(
+                SoftPromptConfig(
+                    user_dim=encoder.dim,
+                    token_dim=model.get_input_embeddings().embedding_dim,
+                    num_virtual_tokens=config.num_virtual_tokens,
+                    hidden_size=config.projector_hidden_size,
+                ),
+                embedding_scale=embedding_rms(model),
+            )
         if config.lora_rank:
             model = add_lora(model, config.lora_rank, config.lora_alpha, config.lora_dropout)
         self.model = model
@@ -417,7 +443,9 @@ class ProjectorTrainer(SoftPromptTrainer):
 
     def make_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.config
-        groups = [{"params": list(self.projector.parameters()), "lr": cfg.learning_rate}]
+        groups = []
+        if self.projector is not None:
+            groups.append({"params": list(self.projector.parameters()), "lr": cfg.learning_rate})
         if cfg.lora_rank:
             groups.append({"params": self.lora_parameters(), "lr": cfg.lora_learning_rate})
         return torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)

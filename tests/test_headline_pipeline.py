@@ -6,7 +6,7 @@ import pytest
 import torch
 from tiny_models import tiny_causal_lm
 
-from pipelines.headline import HeadlinePipeline, clean_headline
+from pipelines.headline import HeadlinePipeline, clean_headline, parse_keywords
 from pipelines.soft_prompt import (
     SoftPromptConfig,
     SoftPromptProjector,
@@ -40,6 +40,25 @@ def make_pipeline(with_projector: bool = True) -> HeadlinePipeline:
 )
 def test_clean_headline_returns_one_bare_line(raw, clean):
     assert clean_headline(raw) == clean
+
+
+@pytest.mark.parametrize(
+    ("raw", "keywords"),
+    [
+        (
+            "Sports, Music, Food, Adventure, List 5 interests",
+            ["Sports", "Music", "Food", "Adventure"],
+        ),
+        (
+            "Sure, here are 3: 1. cycling 2. city transport 3. Cycling",
+            ["cycling", "city transport"],
+        ),
+        ("Interests: rockets; telescopes\nthe reader's interests", ["rockets", "telescopes"]),
+        ("a topic far too long to be a keyword at all, cats", ["cats"]),
+    ],
+)
+def test_parse_keywords_keeps_distinct_short_topics_and_drops_echoed_instructions(raw, keywords):
+    assert parse_keywords(raw, limit=5) == keywords
 
 
 def test_prepend_soft_prompt_extends_embeddings_and_mask():

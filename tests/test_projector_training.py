@@ -180,6 +180,32 @@ def test_the_best_loads_into_the_headline_pipeline_and_changes_generation(setup,
     assert soft.scores != none.scores
 
 
+def test_a_headline_lora_alone_trains_without_projector_and_loads_for_method_none(setup, tmp_path):
+    with pytest.raises(ValueError, match="lora_rank must be >= 1"):
+        ProjectorTrainingConfig(num_virtual_tokens=0)
+    options = {"num_virtual_tokens": 0, "lora_rank": 2, "lora_learning_rate": 2e-2}
+    trainer = make_trainer(setup, tmp_path, max_steps=6, eval_steps=6, **options)
+    assert trainer.projector is None and trainer.name == "headline LoRA"
+    frozen = {k: v.clone() for k, v in trainer.model.named_parameters() if "lora_" not in k}
+    result = trainer.train()
+    losses = [r["val_loss"] for r in result.history]
+    assert losses[-1] < losses[0] - 0.05, losses
+    after = dict(trainer.model.named_parameters())
+    assert all(torch.equal(after[k], v) for k, v in frozen.items())
+    best = result.best_dir
+    assert (best / "lora" / "adapter_model.safetensors").exists()
+    assert not (best / "projector").exists()
+    assert json.loads((best / "training_info.json").read_text())["num_virtual_tokens"] == 0
+    # resumes from its own checkpoint (no projector in it) to the step it is asked for
+    more = make_trainer(setup, tmp_path, max_steps=8, **options).train()
+    assert more.steps == 8
+    plain = HeadlinePipeline.from_pretrained(setup["llm"])
+    tuned = HeadlinePipeline.from_pretrained(setup["llm"], lora=best / "lora")
+    articles = ["the cats and dogs today"]
+    options = {"max_new_tokens": 4, "num_candidates": 1, "method": "none"}
+    assert tuned(articles, **options).scores != plain(articles, **options).scores
+
+
 def _checkpoint_weights(output: Path) -> dict[str, torch.Tensor]:
     ckpt = output / "checkpoint"
     weights = load_file(str(ckpt / "projector" / "soft_prompt.safetensors"))
