@@ -1,17 +1,30 @@
-"""Batched greedy decoding for a causal LM: the tokens ``generate`` picks, at less cost.
+"""Batched greedy and sampled decoding for a causal LM: the tokens ``generate`` picks, at
+less cost.
 
 On a CPU, prefill is compute-bound and decoding one row is memory-bound (every step
 reads all the weights). So the token prefix all prompts share (chat template, system
 prompt) is computed once, for one row, and only the rest of every prompt is prefilled,
 in one left-padded batch (callers group prompts of similar length). The rows then
 decode together from a cache with room reserved for the new tokens (written in place,
-not concatenated at every step), and a row leaves the batch once it has ended.
+not concatenated at every step). Greedy rows leave the batch once they have ended.
+Sampling N candidates per prompt prefills each prompt once and copies its cache N times
+(``generate`` prefills every copy), then draws with ``generate``'s own warpers
+(temperature, top-k, top-p) and its one ``torch.multinomial`` per step over every row:
+the same distribution and the same random stream. On the tests' tiny model a seeded batch
+gives ``generate``'s very tokens; on a real one the unpadded prefill's last-bit logit
+differences (about 4e-5 for SmolLM2-135M) flip some draws (28 of 32 first tokens agree).
 """
 
 from __future__ import annotations
 
 import torch
-from transformers import DynamicCache, GenerationConfig
+from transformers import (
+    DynamicCache,
+    GenerationConfig,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
 from transformers.cache_utils import Cache, DynamicLayer
 
 # Generation-config fields that make `generate` do more than argmax over the raw logits
@@ -41,6 +54,11 @@ NOT_PLAIN_GREEDY = (
 )
 
 
+# Sampling fields beyond temperature / top-k / top-p: a model that sets one samples through
+# `generate`.
+NOT_PLAIN_SAMPLING = ("top_h", "min_p", "typical_p", "epsilon_cutoff", "eta_cutoff")
+
+
 def common_prefix_length(rows: list[list[int]]) -> int:
     """How many leading tokens every row shares."""
     if not rows:
@@ -56,14 +74,39 @@ def plain_greedy_supported(model) -> bool:
     """Whether :func:`greedy_decode` computes what ``model.generate(do_sample=False)`` does:
     no logits processing in the model's generation config, and a full-attention cache
     (no sliding windows or recurrent states)."""
-    config, default = model.generation_config, GenerationConfig()
-    if any(getattr(config, f, None) != getattr(default, f, None) for f in NOT_PLAIN_GREEDY):
+    if _set_fields(model, NOT_PLAIN_GREEDY):
         return False
     try:
         layers = DynamicCache(config=model.config).layers
     except (AttributeError, KeyError, TypeError, ValueError):
         return False
     return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
+
+
+def plain_sampling_supported(model) -> bool:
+    """Whether :func:`cached_decode` samples what ``model.generate(do_sample=True)`` does:
+    greedy's conditions, and no sampling warper but temperature, top-k and top-p."""
+    return plain_greedy_supported(model) and not _set_fields(model, NOT_PLAIN_SAMPLING)
+
+
+def _set_fields(model, fields: tuple[str, ...]) -> list[str]:
+    """The ``fields`` the model's generation config sets to other than the default."""
+    config, default = model.generation_config, GenerationConfig()
+    return [f for f in fields if getattr(config, f, None) != getattr(default, f, None)]
+
+
+def sampling_warpers(model, temperature: float, top_p: float) -> list:
+    """``generate``'s warpers, in its order, for sampling with ``temperature`` and ``top_p``
+    (and the top-k of the model's generation config, 50 unless it says otherwise)."""
+    warpers = []
+    if temperature != 1.0:
+        warpers.append(TemperatureLogitsWarper(temperature))
+    top_k = model.generation_config.top_k
+    if top_k:
+        warpers.append(TopKLogitsWarper(top_k=top_k, min_tokens_to_keep=1))
+    if top_p < 1.0:
+        warpers.append(TopPLogitsWarper(top_p=top_p, min_tokens_to_keep=1))
+    return warpers
 
 
 class AppendInPlaceLayer(DynamicLayer):
@@ -110,22 +153,34 @@ class AppendInPlaceLayer(DynamicLayer):
         self.buffers = tuple(b[indices] for b in self.buffers)
         self._expose()
 
+    def batch_repeat_interleave(self, repeats: int) -> None:
+        self.buffers = tuple(b.repeat_interleave(repeats, dim=0) for b in self.buffers)
+        self._expose()
+
 
 @torch.no_grad()
-def greedy_decode(
+def cached_decode(
     model,
     rows: list[list[int]],
     max_new_tokens: int,
     pad_token_id: int,
     soft_prompts: torch.Tensor | None = None,
+    num_candidates: int = 1,
+    warpers: list | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Greedy continuations of token ``rows`` (each optionally after its soft prompt,
-    (B, k, h)): ``(tokens, mean_logprob)``.
+    """Continuations of token ``rows`` (each optionally after its soft prompt, (B, k, h)):
+    ``(tokens, mean_logprob)``. Greedy when ``warpers`` is None; else ``num_candidates``
+    samples per row (rows ``b * n .. b * n + n - 1``, as ``generate`` orders them) drawn
+    from the logits processed by ``warpers`` (see :func:`sampling_warpers`).
 
-    ``tokens`` (B, max_new_tokens) holds the new tokens, ``pad_token_id`` after a row's
-    end (its eos token included, as ``generate`` returns them); ``mean_logprob`` (B,) is
-    the mean log-probability of the new tokens that are not ``pad_token_id``.
+    ``tokens`` (B * n, max_new_tokens) holds the new tokens, ``pad_token_id`` after a row's
+    end (its eos token included, as ``generate`` returns them); ``mean_logprob`` (B * n,)
+    is the mean log-probability (under the processed distribution) of the new tokens that
+    are not ``pad_token_id``.
     """
+    sampling = warpers is not None
+    if num_candidates > 1 and not sampling:
+        raise ValueError("several greedy candidates would all be the same: pass warpers")
     device = model.device
     embed = model.get_input_embeddings()
     batch = len(rows)
@@ -174,24 +229,41 @@ def greedy_decode(
     )
     del out
     positions = mask.sum(1, keepdim=True)  # (B, 1) the next token's position
-    # 3. decode; rows that ended leave the batch
+    if num_candidates > 1:  # every prompt's cache copied for its candidates: (B * n, ...)
+        cache.batch_repeat_interleave(num_candidates)
+        logits, mask, positions = (
+            t.repeat_interleave(num_candidates, dim=0) for t in (logits, mask, positions)
+        )
+        batch *= num_candidates
+    # 3. decode; greedy rows that ended leave the batch, sampled rows stay (their draws
+    # keep the random stream where `generate` has it) and take the pad token
     eos = model.generation_config.eos_token_id
     eos = torch.tensor([] if eos is None else eos, device=device).long().flatten()
     tokens = torch.full((batch, max_new_tokens), pad_token_id, dtype=torch.long, device=device)
     logprob_sum = torch.zeros(batch, device=device)
     counted = torch.zeros(batch, device=device)
     alive = torch.arange(batch, device=device)
+    ended = torch.zeros(batch, dtype=torch.bool, device=device)
     for step in range(max_new_tokens):
-        chosen = logits.argmax(-1)  # (b,)
-        logprob = torch.log_softmax(logits.float(), -1).gather(1, chosen[:, None])[:, 0]
+        scores = logits.float()  # (b, V)
+        if sampling:
+            for warper in warpers:
+                scores = warper(None, scores)
+            chosen = torch.multinomial(torch.softmax(scores, -1), num_samples=1)[:, 0]
+            chosen = chosen.masked_fill(ended, pad_token_id)
+        else:
+            chosen = scores.argmax(-1)  # (b,)
+        logprob = torch.log_softmax(scores, -1).gather(1, chosen[:, None])[:, 0]
         tokens[alive, step] = chosen
-        real = (chosen != pad_token_id).float()  # the pad token may be the eos token
-        logprob_sum[alive] += logprob * real
-        counted[alive] += real
-        going = ~torch.isin(chosen, eos)
+        real = (chosen != pad_token_id) & ~ended  # the pad token may be the eos token
+        logprob_sum[alive] += torch.where(real, logprob, 0.0)
+        counted[alive] += real.float()
+        ended = ended | torch.isin(chosen, eos)
+        going = ~ended
         if step + 1 == max_new_tokens or not going.any():
             break
-        if not going.all():
+        if not sampling and not going.all():
+            ended = ended[going]
             keep = going.nonzero()[:, 0]
             cache.batch_select_indices(keep)
             alive, mask, chosen, positions = alive[keep], mask[keep], chosen[keep], positions[keep]

@@ -279,8 +279,10 @@ class HeadlinePipeline:
     def _generate(
         self, prompts, soft, num_candidates, do_sample, temperature, top_p, max_new_tokens
     ) -> tuple[list[str], list[float]]:
-        if num_candidates == 1 and not do_sample and self._plain_greedy():
-            return self._greedy(prompts, soft, max_new_tokens)
+        if do_sample and self._plain_decoding(sampling=True):
+            return self._cached(prompts, soft, max_new_tokens, num_candidates, temperature, top_p)
+        if num_candidates == 1 and not do_sample and self._plain_decoding():
+            return self._cached(prompts, soft, max_new_tokens)
         enc = self.tokenizer(
             prompts, return_tensors="pt", padding=True, add_special_tokens=False
         ).to(self.model.device)
@@ -312,21 +314,28 @@ class HeadlinePipeline:
         texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         return texts, mean_logprob.tolist()
 
-    def _plain_greedy(self) -> bool:
-        """Whether greedy decoding can skip ``generate``: see pipelines.greedy."""
+    def _plain_decoding(self, sampling: bool = False) -> bool:
+        """Whether greedy (or sampled) decoding can skip ``generate``: see pipelines.greedy."""
         try:
-            from pipelines.greedy import plain_greedy_supported
+            from pipelines.greedy import plain_greedy_supported, plain_sampling_supported
         except ImportError:  # a transformers without cache layers
             return False
-        return plain_greedy_supported(self.model)
+        return (plain_sampling_supported if sampling else plain_greedy_supported)(self.model)
 
-    def _greedy(self, prompts, soft, max_new_tokens) -> tuple[list[str], list[float]]:
-        """One greedy candidate per prompt: ``generate``'s tokens, cheaper in a batch (no
-        padding in prefill, the shared prompt prefix once, ended rows leave the batch)."""
-        from pipelines.greedy import greedy_decode
+    def _cached(
+        self, prompts, soft, max_new_tokens, num_candidates=1, temperature=None, top_p=None
+    ) -> tuple[list[str], list[float]]:
+        """Greedy (``temperature`` None) or sampled candidates: ``generate``'s tokens, cheaper
+        in a batch (no padding in prefill, the shared prompt prefix once, each prompt
+        prefilled once for all its candidates, ended greedy rows leave the batch)."""
+        from pipelines.greedy import cached_decode, sampling_warpers
 
+        warpers = None
+        if temperature is not None:
+            warpers = sampling_warpers(self.model, temperature, top_p)
         rows = self.tokenizer(prompts, add_special_tokens=False).input_ids
-        tokens, mean_logprob = greedy_decode(
-            self.model, rows, max_new_tokens, self.tokenizer.pad_token_id, soft
-        )
+        tokens, mean_logprob = cached_decode(
+            self.model, rows, max_new_tokens, self.tokenizer.pad_token_id, soft,
+            num_candidates, warpers,
+        )  # fmt: skip
         return self.tokenizer.batch_decode(tokens, skip_special_tokens=True), mean_logprob.tolist()

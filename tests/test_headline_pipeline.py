@@ -189,19 +189,50 @@ def test_greedy_batches_give_generates_tokens_and_scores(method, monkeypatch):
     prompts = [pipe.build_prompt(a) for a in MIXED]
     soft = torch.randn(len(MIXED), 3, 16, generator=torch.Generator().manual_seed(0)) * 3
     soft = soft if method == "soft" else None
-    assert pipe._plain_greedy()
+    assert pipe._plain_decoding()
     texts, scores = pipe._generate(prompts, soft, 1, False, 1.0, 1.0, 8)
-    monkeypatch.setattr(pipe, "_plain_greedy", lambda: False)
+    monkeypatch.setattr(pipe, "_plain_decoding", lambda sampling=False: False)
     expected_texts, expected_scores = pipe._generate(prompts, soft, 1, False, 1.0, 1.0, 8)
     assert texts == expected_texts
     assert scores == pytest.approx(expected_scores, abs=1e-5)
+
+
+@pytest.mark.parametrize(("method", "top_k"), [("none", 50), ("soft", 50), ("none", 0)])
+def test_sampled_candidates_give_generates_draws_from_the_same_seed(method, top_k, monkeypatch):
+    """The sampled path (each prompt prefilled once for its 4 candidates, generate's
+    warpers, one multinomial per step over every row) against generate(do_sample=True,
+    num_return_sequences=4) on the same batch and seed: the same tokens and scores."""
+    pipe = sharp_pipeline()
+    pipe.model.generation_config.top_k = top_k  # 50 is generate's default; 0 turns it off
+    prompts = [pipe.build_prompt(a) for a in MIXED]
+    soft = torch.randn(len(MIXED), 3, 16, generator=torch.Generator().manual_seed(0)) * 3
+    soft = soft if method == "soft" else None
+    assert pipe._plain_decoding(sampling=True)
+
+    def sample():
+        torch.manual_seed(3)
+        return pipe._generate(prompts, soft, 4, True, 1.3, 0.9, 8)
+
+    texts, scores = sample()
+    monkeypatch.setattr(pipe, "_plain_decoding", lambda sampling=False: False)
+    expected_texts, expected_scores = sample()
+    assert texts == expected_texts
+    assert scores == pytest.approx(expected_scores, abs=1e-4)
+    assert len(set(texts)) > len(MIXED)  # the candidates of a prompt differ
+
+
+def test_a_sampling_warper_pmgen_does_not_apply_sends_sampling_through_generate():
+    pipe = sharp_pipeline()
+    assert pipe._plain_decoding(sampling=True)
+    pipe.model.generation_config.min_p = 0.2
+    assert pipe._plain_decoding() and not pipe._plain_decoding(sampling=True)
 
 
 def test_logits_processing_in_the_generation_config_goes_through_generate():
     pipe = sharp_pipeline()
     plain = pipe(MIXED, max_new_tokens=8).headlines
     pipe.model.generation_config.repetition_penalty = 1.5
-    assert not pipe._plain_greedy()
+    assert not pipe._plain_decoding()
     assert pipe(MIXED, max_new_tokens=8).headlines != plain  # the penalty is applied
 
 
