@@ -82,7 +82,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--llm", default="HuggingFaceTB/SmolLM2-135M-Instruct")
     parser.add_argument("--dtype", default="float32", help="float32 or bfloat16")
     parser.add_argument("--encoder-epochs", type=int, default=40, help="sample only")
-    parser.add_argument("--projector-steps", type=int, default=60, help="sample only")
+    parser.add_argument(
+        "--projector-steps", type=int, default=30, help="sample only: projector and LoRA steps"
+    )
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
