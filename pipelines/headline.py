@@ -73,6 +73,39 @@ def clean_headline(text: str) -> str:
     return ""
 
 
+# words a headline cut off by the token limit should not end on
+# fmt: off
+_DANGLING = frozenset({
+    "a", "an", "the", "of", "to", "in", "on", "at", "by", "for", "from", "with", "and", "or",
+    "but", "nor", "as", "than", "that", "this", "these", "those", "its", "their", "his", "her",
+    "our", "your", "my", "is", "are", "was", "were", "be", "been", "can", "could", "will",
+    "would", "should", "may", "might", "must", "has", "have", "had", "do", "does", "did",
+    "into", "onto", "over", "under", "after", "before", "about", "between", "while", "when",
+    "where", "who", "which", "whose", "how", "why", "if", "so",
+})
+# fmt: on
+_SENTENCE_END = re.compile(r"[.!?](?=\s)")
+_CLAUSE_BREAK = re.compile(r"\s*(?:[,;:]|\s[-–—])\s")
+
+
+def trim_unfinished(line: str) -> str:
+    """A headline the token limit cut off mid-sentence, back to where it was whole: its last
+    full sentence (3 words or more), else its last full clause (4 words or more), else
+    without the dangling words it stopped on ("... cats can choose to" -> "... cats")."""
+    for end in reversed([m.end() for m in _SENTENCE_END.finditer(line)]):
+        head = line[:end].strip()
+        if len(head.split()) >= 3:
+            return head[:-1] if head.endswith(".") else head
+    for start in reversed([m.start() for m in _CLAUSE_BREAK.finditer(line)]):
+        head = line[:start].strip()
+        if len(head.split()) >= 4:
+            return head
+    words = line.split()
+    while len(words) > 1 and words[-1].lower().strip("\"'“”‘’,;:-") in _DANGLING:
+        words.pop()
+    return " ".join(words)
+
+
 def parse_keywords(text: str, limit: int) -> list[str]:
     """Distinct short keywords (up to 4 words) from an LLM answer, split on commas,
     semicolons, lines or list numbers; a preamble such as "Sure, here are:" is dropped."""
@@ -195,7 +228,7 @@ class HeadlinePipeline:
             prompts.append(self.chat_prompt(KEYWORDS_PROMPT, turn, answer_label="Interests"))
         keywords = []
         for start in range(0, len(prompts), batch_size):
-            texts, _ = self._generate(
+            texts, _, _ = self._generate(
                 prompts[start : start + batch_size], None, 1, False, 1.0, 1.0, 32
             )
             keywords.extend(parse_keywords(t, num_keywords) for t in texts)
@@ -249,7 +282,7 @@ class HeadlinePipeline:
             chunk_soft = None
             if method.uses_soft:
                 chunk_soft = soft_prompts[torch.tensor(rows, device=soft_prompts.device)]
-            texts, chunk_scores = self._generate(
+            texts, chunk_scores, ended = self._generate(
                 [prompts[i] for i in rows],
                 chunk_soft,
                 num_candidates,
@@ -260,7 +293,10 @@ class HeadlinePipeline:
             )
             for j, row in enumerate(rows):
                 span = slice(j * num_candidates, (j + 1) * num_candidates)
-                candidates[row] = [clean_headline(t) for t in texts[span]]
+                candidates[row] = [  # a candidate the token limit cut off is trimmed
+                    clean_headline(t) if done else trim_unfinished(clean_headline(t))
+                    for t, done in zip(texts[span], ended[span], strict=True)
+                ]
                 scores[row] = chunk_scores[span]
         # 5. the best candidate of each article by mean token log-probability
         headlines = [
@@ -278,7 +314,9 @@ class HeadlinePipeline:
 
     def _generate(
         self, prompts, soft, num_candidates, do_sample, temperature, top_p, max_new_tokens
-    ) -> tuple[list[str], list[float]]:
+    ) -> tuple[list[str], list[float], list[bool]]:
+        """(raw texts, mean log-probs, ended): ended[i] is False where candidate i ran into
+        ``max_new_tokens`` before its end-of-sequence token."""
         if do_sample and self._plain_decoding(sampling=True):
             return self._cached(prompts, soft, max_new_tokens, num_candidates, temperature, top_p)
         if num_candidates == 1 and not do_sample and self._plain_decoding():
@@ -312,7 +350,19 @@ class HeadlinePipeline:
         finite = torch.isfinite(transition) & real
         mean_logprob = transition.masked_fill(~finite, 0).sum(1) / finite.sum(1).clamp(min=1)
         texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-        return texts, mean_logprob.tolist()
+        return texts, mean_logprob.tolist(), self._ended(new_tokens)
+
+    def _ended(self, new_tokens: torch.Tensor) -> list[bool]:
+        """Which rows of new tokens (B, T) hold an end-of-sequence token (or the pad token
+        that follows one); all of them when the model names none."""
+        eos = self.model.generation_config.eos_token_id
+        if eos is None:
+            eos = self.tokenizer.eos_token_id
+        if eos is None:
+            return [True] * len(new_tokens)
+        ids = [*(eos if isinstance(eos, list | tuple) else [eos]), self.tokenizer.pad_token_id]
+        ends = torch.tensor([i for i in ids if i is not None], device=new_tokens.device)
+        return torch.isin(new_tokens, ends).any(1).tolist()
 
     def _plain_decoding(self, sampling: bool = False) -> bool:
         """Whether greedy (or sampled) decoding can skip ``generate``: see pipelines.greedy."""
@@ -324,7 +374,7 @@ class HeadlinePipeline:
 
     def _cached(
         self, prompts, soft, max_new_tokens, num_candidates=1, temperature=None, top_p=None
-    ) -> tuple[list[str], list[float]]:
+    ) -> tuple[list[str], list[float], list[bool]]:
         """Greedy (``temperature`` None) or sampled candidates: ``generate``'s tokens, cheaper
         in a batch (no padding in prefill, the shared prompt prefix once, each prompt
         prefilled once for all its candidates, ended greedy rows leave the batch)."""
@@ -338,4 +388,5 @@ class HeadlinePipeline:
             self.model, rows, max_new_tokens, self.tokenizer.pad_token_id, soft,
             num_candidates, warpers,
         )  # fmt: skip
-        return self.tokenizer.batch_decode(tokens, skip_special_tokens=True), mean_logprob.tolist()
+        texts = self.tokenizer.batch_decode(tokens, skip_special_tokens=True)
+        return texts, mean_logprob.tolist(), self._ended(tokens)

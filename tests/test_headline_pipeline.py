@@ -6,7 +6,7 @@ import pytest
 import torch
 from tiny_models import tiny_causal_lm
 
-from pipelines.headline import HeadlinePipeline, clean_headline, parse_keywords
+from pipelines.headline import HeadlinePipeline, clean_headline, parse_keywords, trim_unfinished
 from pipelines.soft_prompt import (
     SoftPromptConfig,
     SoftPromptProjector,
@@ -59,6 +59,36 @@ def test_clean_headline_returns_one_bare_line(raw, clean):
 )
 def test_parse_keywords_keeps_distinct_short_topics_and_drops_echoed_instructions(raw, keywords):
     assert parse_keywords(raw, limit=5) == keywords
+
+
+@pytest.mark.parametrize(
+    ("cut", "whole"),
+    [
+        (
+            "Social cues: Cats can make their own rules, even when strangers call them. "
+            "The new study shows cats can choose to",
+            "Social cues: Cats can make their own rules, even when strangers call them",
+        ),
+        (
+            "The marathon will soon run in record heat, with the",
+            "The marathon will soon run in record heat",
+        ),
+        ("Engineers test a rocket engine for the", "Engineers test a rocket engine"),
+        ("Rocket engine fires for ten minutes", "Rocket engine fires for ten minutes"),
+        ("Cats win. Dogs", "Cats win. Dogs"),  # too short a sentence to fall back to
+        ("The", "The"),
+    ],
+)
+def test_a_headline_cut_off_by_the_token_limit_goes_back_to_where_it_was_whole(cut, whole):
+    assert trim_unfinished(cut) == whole
+
+
+def test_only_candidates_that_ran_into_the_limit_are_trimmed(monkeypatch):
+    pipe = make_pipeline()
+    raw = ["Cats win the cup, and the", "Dogs lose the cup, and the"]
+    monkeypatch.setattr(pipe, "_generate", lambda *a, **k: (raw, [-1.0, -2.0], [True, False]))
+    out = pipe(["an article"], num_candidates=2, max_new_tokens=4)
+    assert out.candidates == [["Cats win the cup, and the", "Dogs lose the cup"]]
 
 
 def test_prepend_soft_prompt_extends_embeddings_and_mask():
@@ -190,11 +220,16 @@ def test_greedy_batches_give_generates_tokens_and_scores(method, monkeypatch):
     soft = torch.randn(len(MIXED), 3, 16, generator=torch.Generator().manual_seed(0)) * 3
     soft = soft if method == "soft" else None
     assert pipe._plain_decoding()
-    texts, scores = pipe._generate(prompts, soft, 1, False, 1.0, 1.0, 8)
+    texts, scores, ended = pipe._generate(prompts, soft, 1, False, 1.0, 1.0, 8)
     monkeypatch.setattr(pipe, "_plain_decoding", lambda sampling=False: False)
-    expected_texts, expected_scores = pipe._generate(prompts, soft, 1, False, 1.0, 1.0, 8)
+    expected_texts, expected_scores, expected_ended = pipe._generate(
+        prompts, soft, 1, False, 1.0, 1.0, 8
+    )
     assert texts == expected_texts
     assert scores == pytest.approx(expected_scores, abs=1e-5)
+    assert ended == expected_ended
+    _, _, one_token = pipe._generate(prompts, soft, 1, False, 1.0, 1.0, 1)
+    assert not all(one_token)  # a row cut off after one token has not ended
 
 
 @pytest.mark.parametrize(("method", "top_k"), [("none", 50), ("soft", 50), ("none", 0)])
@@ -213,10 +248,10 @@ def test_sampled_candidates_give_generates_draws_from_the_same_seed(method, top_
         torch.manual_seed(3)
         return pipe._generate(prompts, soft, 4, True, 1.3, 0.9, 8)
 
-    texts, scores = sample()
+    texts, scores, ended = sample()
     monkeypatch.setattr(pipe, "_plain_decoding", lambda sampling=False: False)
-    expected_texts, expected_scores = sample()
-    assert texts == expected_texts
+    expected_texts, expected_scores, expected_ended = sample()
+    assert texts == expected_texts and ended == expected_ended
     assert scores == pytest.approx(expected_scores, abs=1e-4)
     assert len(set(texts)) > len(MIXED)  # the candidates of a prompt differ
 
