@@ -238,7 +238,7 @@ def test_sampled_candidates_give_generates_draws_from_the_same_seed(method, top_
     warpers, one multinomial per step over every row) against generate(do_sample=True,
     num_return_sequences=4) on the same batch and seed: the same tokens and scores."""
     pipe = sharp_pipeline()
-    pipe.model.generation_config.top_k = top_k  # 50 is generate's default; 0 turns it off
+    pipe.model.generation_config.top_k = top_k  # a top-k warper, or none (0)
     prompts = [pipe.build_prompt(a) for a in MIXED]
     soft = torch.randn(len(MIXED), 3, 16, generator=torch.Generator().manual_seed(0)) * 3
     soft = soft if method == "soft" else None

@@ -180,7 +180,9 @@ def test_the_best_loads_into_the_headline_pipeline_and_changes_generation(setup,
     assert soft.scores != none.scores
 
 
-def test_a_headline_lora_alone_trains_without_projector_and_loads_for_method_none(setup, tmp_path):
+def test_a_headline_lora_alone_trains_without_projector_and_loads_for_method_none(
+    setup, tmp_path, capsys
+):
     with pytest.raises(ValueError, match="lora_rank must be >= 1"):
         ProjectorTrainingConfig(num_virtual_tokens=0)
     options = {"num_virtual_tokens": 0, "lora_rank": 2, "lora_learning_rate": 2e-2}
@@ -197,8 +199,9 @@ def test_a_headline_lora_alone_trains_without_projector_and_loads_for_method_non
     assert not (best / "projector").exists()
     assert json.loads((best / "training_info.json").read_text())["num_virtual_tokens"] == 0
     # resumes from its own checkpoint (no projector in it) to the step it is asked for
+    capsys.readouterr()
     more = make_trainer(setup, tmp_path, max_steps=8, **options).train()
-    assert more.steps == 8
+    assert more.steps == 8 and "at step 6" in capsys.readouterr().out
     plain = HeadlinePipeline.from_pretrained(setup["llm"])
     tuned = HeadlinePipeline.from_pretrained(setup["llm"], lora=best / "lora")
     articles = ["the cats and dogs today"]
