@@ -1,4 +1,4 @@
-"""Data formats in, one form out: readers for PENS, MIND, RecBole, LaMP-4 and pmgen's own files.
+"""Data formats in, one form out: readers for PENS, MIND, RecBole, LaMP-4, H&M and pmgen's files.
 
 Every reader returns :class:`Interactions` (an item catalogue plus chronological user
 sequences) and fills its :class:`ReadReport`. Bad input raises
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from pmgen.data.catalogue import Interactions, Item
 from pmgen.data.errors import InvalidInputError, ReadReport
+from pmgen.data.hm import is_hm_folder, read_hm
 from pmgen.data.lamp import LampQuestion, iter_lamp_questions, read_lamp, read_lamp_outputs
 from pmgen.data.mind import read_mind
 from pmgen.data.native import read_native
@@ -24,7 +25,7 @@ from pmgen.data.sample import load_sample, sample_dir
 if TYPE_CHECKING:
     from user_models.data import SequenceSplits
 
-FORMATS = ("pens", "mind", "recbole", "lamp", "native")
+FORMATS = ("pens", "mind", "recbole", "lamp", "hm", "native")
 _PENS_LOGS = ("train.tsv", "valid.tsv")
 
 
@@ -36,7 +37,7 @@ def _news_has_pens_header(news: Path) -> bool:
 
 def detect_format(path: str | Path) -> str:
     """The format of a dataset folder or file: one of ``pens``, ``mind``, ``recbole``,
-    ``lamp``, ``native``. Raises ``ValueError`` if nothing matches."""
+    ``lamp``, ``hm``, ``native``. Raises ``ValueError`` if nothing matches."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or folder")
@@ -46,6 +47,8 @@ def detect_format(path: str | Path) -> str:
             return "recbole"
         if suffix == ".json":
             return "lamp"
+        if suffix == ".csv" and is_hm_folder(path.parent):
+            return "hm"
         if suffix in (".jsonl", ".csv"):
             return "native"
         if name == "behaviors.tsv":
@@ -58,6 +61,8 @@ def detect_format(path: str | Path) -> str:
     names = {p.name.lower() for p in path.iterdir() if p.is_file()}
     if names & {"items.jsonl", "items.csv"}:
         return "native"
+    if is_hm_folder(path):
+        return "hm"
     if "news.tsv" in names:
         if "behaviors.tsv" in names:
             return "mind"
@@ -70,7 +75,8 @@ def detect_format(path: str | Path) -> str:
         return "lamp"
     raise ValueError(
         f"{path}: no known dataset here (expected items.jsonl/items.csv, news.tsv with "
-        "train.tsv or behaviors.tsv, <name>.inter, or LaMP questions .json)"
+        "train.tsv or behaviors.tsv, <name>.inter, LaMP questions .json, or H&M's "
+        "articles and transactions CSV files)"
     )
 
 
@@ -94,6 +100,8 @@ def load_interactions(
         return read_recbole(path, skip_invalid=skip_invalid)
     if fmt == "lamp":
         return read_lamp(path, skip_invalid=skip_invalid)
+    if fmt == "hm":
+        return read_hm(path, skip_invalid=skip_invalid)
     if fmt == "native":
         return read_native(path, skip_invalid=skip_invalid)
     raise ValueError(f"unknown format {format!r}; choose auto or one of {', '.join(FORMATS)}")
@@ -122,6 +130,7 @@ __all__ = [
     "leave_one_out",
     "load_interactions",
     "load_sample",
+    "read_hm",
     "read_lamp",
     "read_lamp_outputs",
     "read_mind",
