@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from pipelines.errors import ModelUnavailableError
+from user_models.config import Protocol
 
 app = typer.Typer(
     help="pmgen: personalized headlines, covers and posters from a pre-trained user encoder.",
@@ -75,6 +76,18 @@ PatienceOpt = Annotated[
 ResumeOpt = Annotated[
     bool, typer.Option("--resume/--no-resume", help="Continue from the last checkpoint.")
 ]
+SeedOpt = Annotated[
+    int | None,
+    typer.Option("--seed", help="Seed for weights and data order: the same seed, the same run."),
+]
+ProtocolOpt = Annotated[
+    Protocol,
+    typer.Option(
+        "--protocol",
+        help="How items are ranked: pmgen (history removed, ties for the target) or recbole "
+        "(RecBole 1.2's sequential full sort: history kept, torch.topk ties).",
+    ),
+]
 
 
 def _prepare(
@@ -84,13 +97,14 @@ def _prepare(
     workdir: Path,
     with_features: bool,
     feature_options=None,
+    quiet: bool = False,
 ):
     from pmgen import workflow
     from user_models.runtime import process_state
 
     interactions, splits = workflow.read_data(data or _default_data(), data_format, skip_invalid)
     state = process_state()
-    if state.is_main_process:
+    if state.is_main_process and not quiet:
         typer.echo(interactions.describe())
         if splits.dropped_users:
             typer.echo(f"dropped {splits.dropped_users} users with fewer than 3 interactions")
@@ -102,7 +116,7 @@ def _prepare(
                 splits,
                 workdir,
                 feature_options,
-                progress=state.is_main_process,
+                progress=state.is_main_process and not quiet,
             )
     return prepared
 
@@ -119,20 +133,27 @@ def _features_options(text_model, image_words, clip_model, clip_pretrained):
 
 
 def _training(
-    epochs: int | None, batch_size: int | None, lr: float | None, patience: int | None
+    epochs: int | None,
+    batch_size: int | None,
+    lr: float | None,
+    patience: int | None,
+    seed: int | None = None,
+    protocol: Protocol = Protocol.PMGEN,
 ) -> dict[str, object]:
     return {
         "max_epochs": epochs,
         "batch_size": batch_size,
         "learning_rate": lr,
         "patience": patience,
+        "seed": seed,
+        "protocol": protocol.value,
     }
 
 
-def _report_training(verb: str, result) -> None:
+def _report_training(verb: str, result, protocol: Protocol = Protocol.PMGEN) -> None:
     typer.echo(
         f"{verb} {result.epochs} epochs; best valid recall@20 {result.best_metric:.4f} "
-        f"at epoch {result.best_epoch}; saved to {result.best_dir}"
+        f"({protocol.value} protocol) at epoch {result.best_epoch}; saved to {result.best_dir}"
     )
 
 
@@ -181,6 +202,8 @@ def pretrain_command(
     lr: LrOpt = None,
     patience: PatienceOpt = None,
     resume: ResumeOpt = True,
+    seed: SeedOpt = None,
+    protocol: ProtocolOpt = Protocol.PMGEN,
     text_model: TextModelOpt = "sentence-transformers/all-MiniLM-L6-v2",
     image_words: ImageWordsOpt = ImageWords.auto,
 ) -> None:
@@ -190,11 +213,11 @@ def pretrain_command(
     try:
         options = _features_options(text_model, image_words, "ViT-B-32", "openai")
         prepared = _prepare(data, data_format, skip_invalid, workdir, True, options)
-        training = _training(epochs, batch_size, lr, patience)
+        training = _training(epochs, batch_size, lr, patience, seed, protocol)
         result = workflow.pretrain(prepared, workdir, resume=resume, **training)
     except USER_ERRORS as error:
         _fail(error)
-    _report_training("pre-trained", result)
+    _report_training("pre-trained", result, protocol)
 
 
 @app.command("finetune")
@@ -222,6 +245,8 @@ def finetune_command(
     lr: LrOpt = None,
     patience: PatienceOpt = None,
     resume: ResumeOpt = True,
+    seed: SeedOpt = None,
+    protocol: ProtocolOpt = Protocol.PMGEN,
     text_model: TextModelOpt = "sentence-transformers/all-MiniLM-L6-v2",
     image_words: ImageWordsOpt = ImageWords.auto,
 ) -> None:
@@ -251,11 +276,11 @@ def finetune_command(
             item_ids=item_ids.value,
             output_name=output_name,
             resume=resume,
-            **_training(epochs, batch_size, lr, patience),
+            **_training(epochs, batch_size, lr, patience, seed, protocol),
         )
     except USER_ERRORS as error:
         _fail(error)
-    _report_training("fine-tuned", result)
+    _report_training("fine-tuned", result, protocol)
 
 
 @app.command("evaluate")
@@ -271,10 +296,19 @@ def evaluate_command(
     cold_threshold: Annotated[
         int, typer.Option(help="Items with fewer training interactions count as cold.")
     ] = 10,
+    protocol: ProtocolOpt = Protocol.PMGEN,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print one JSON object per model (metrics and protocol), no table."
+        ),
+    ] = False,
     text_model: TextModelOpt = "sentence-transformers/all-MiniLM-L6-v2",
     image_words: ImageWordsOpt = ImageWords.auto,
 ) -> None:
     """Recall and NDCG at 5/10/20 over the full item set, leave-one-out, with cold-item rows."""
+    import json
+
     from pmgen import workflow
     from pmgen.tables import print_table
 
@@ -283,16 +317,22 @@ def evaluate_command(
         if not dirs:
             raise FileNotFoundError(f"no trained encoder under {workdir}: run `pmgen finetune`")
         options = _features_options(text_model, image_words, "ViT-B-32", "openai")
-        prepared = _prepare(data, data_format, skip_invalid, workdir, True, options)
+        prepared = _prepare(data, data_format, skip_invalid, workdir, True, options, quiet=as_json)
         results = {}
         for directory in dirs:
             best = directory / "best" if (directory / "best").exists() else directory
             name = directory.name if best != directory else directory.parent.name
-            results[name] = workflow.evaluate(prepared, best, cold_threshold)
+            results[name] = workflow.evaluate(prepared, best, cold_threshold, protocol=protocol)
     except USER_ERRORS as error:
         _fail(error)
-    print_table(results)
-    typer.echo(f"written to {workflow.save_evaluation(workdir, results)}")
+    line = workflow.protocol_line(protocol, prepared.splits)
+    saved = workflow.save_evaluation(workdir, results, protocol, line)
+    if as_json:
+        for name, metrics in results.items():
+            typer.echo(json.dumps({"model": name, "protocol": protocol.value, **metrics}))
+        return
+    print_table(results, protocol=line)
+    typer.echo(f"written to {saved}")
 
 
 @app.command()

@@ -90,10 +90,13 @@ def _run_steps(workdir: Path, run: RunInfo, max_epochs: int, headline_rows: int 
             name: workflow.evaluate(prepared, workdir / folder / "best")
             for name, folder in folders.items()
         }
-    workflow.save_evaluation(workdir, results)
-    (workdir / "evaluation.md").write_text(markdown_table(results) + "\n")
+    protocol = workflow.protocol_line("pmgen", splits)
+    workflow.save_evaluation(workdir, results, "pmgen", protocol)
+    (workdir / "evaluation.md").write_text(markdown_table(results, protocol) + "\n")
     print_table(
-        results, title=f"Bundled sample ({splits.num_users} users, {splits.num_items} items)"
+        results,
+        title=f"Bundled sample ({splits.num_users} users, {splits.num_items} items)",
+        protocol=protocol,
     )
     print("[6/7] personalized headlines for every sample user's held-out item, real offline LLM")
     with run.step("headlines"):

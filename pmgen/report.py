@@ -61,6 +61,7 @@ class ReportInputs:
     workdir: Path
     run: RunInfo | None = None
     evaluation: dict[str, dict[str, float]] | None = None
+    protocol: str = ""  # the evaluation's protocol sentence
     headlines: list[dict[str, Any]] | None = None
     posters: list[dict[str, Any]] | None = None
     items: dict[str, Item] = field(default_factory=dict)
@@ -94,7 +95,7 @@ def read_inputs(workdir: str | Path, data_dir: str | Path | None = None) -> Repo
     """The run info, evaluation, headline and poster records, and the users' histories."""
     workdir = Path(workdir)
     inputs = ReportInputs(workdir=workdir, run=RunInfo.load(workdir))
-    inputs.evaluation = _read_evaluation(workdir / EVALUATION_FILE)
+    inputs.evaluation, inputs.protocol = _read_evaluation(workdir / EVALUATION_FILE)
     headlines = workdir / HEADLINES_FILE
     if headlines.exists():
         inputs.headlines = _read_records(headlines, ("user_id", "headline", "candidates"))
@@ -110,18 +111,25 @@ def read_inputs(workdir: str | Path, data_dir: str | Path | None = None) -> Repo
     return inputs
 
 
-def _read_evaluation(path: Path) -> dict[str, dict[str, float]] | None:
+def _read_evaluation(path: Path) -> tuple[dict[str, dict[str, float]] | None, str]:
+    """The metrics per model and the protocol sentence (a file from before protocols were
+    recorded holds metrics alone: its protocol was pmgen's)."""
     from pmgen.data.jsonio import read_json_object
+    from user_models.metrics import describe_protocol
 
     if not path.exists():
-        return None
+        return None, ""
     rows = read_json_object(path, "an object of model -> metrics")
+    protocol = describe_protocol("pmgen")
+    if isinstance(rows.get("models"), dict):
+        protocol = str(rows.get("protocol_description") or describe_protocol(rows["protocol"]))
+        rows = rows["models"]
     for model, metrics in rows.items():
         if not isinstance(metrics, dict) or not all(
             isinstance(v, int | float) for v in metrics.values()
         ):
             raise InvalidInputError(path, None, model, "expected an object of metric -> number")
-    return rows
+    return rows, protocol
 
 
 def _read_records(path: Path, required: Sequence[str]) -> list[dict[str, Any]]:
@@ -169,7 +177,7 @@ def render_report(inputs: ReportInputs) -> str:
     headline_scores = _headline_scores(inputs.headlines)
     body = [
         _header(inputs),
-        _evaluation_section(inputs.evaluation),
+        _evaluation_section(inputs.evaluation, inputs.protocol),
         _headline_summary_section(inputs.headlines, headline_scores),
         _plot_section(inputs.evaluation, headline_scores),
         _users_section(inputs, thumbs),
@@ -285,7 +293,7 @@ def _duration(seconds: object) -> str:
     return f"{minutes} min {rest:02d} s"
 
 
-def _evaluation_section(evaluation: dict[str, dict[str, float]] | None) -> str:
+def _evaluation_section(evaluation: dict[str, dict[str, float]] | None, protocol: str) -> str:
     from pmgen.tables import metric_header, metric_rows
 
     title = "<h2>The user encoder: next-item prediction, leave-one-out</h2>"
@@ -298,7 +306,7 @@ def _evaluation_section(evaluation: dict[str, dict[str, float]] | None) -> str:
     note = (
         '<p class="small">Recall (R) and NDCG (N) at 5/10/20 over the full item set, on each '
         "user's held-out last item; cold: users whose target item has fewer than 10 training "
-        "clicks.</p>"
+        f'clicks.</p><p class="small">{_e(protocol)}</p>'
     )
     return f"<section>{title}{_table(metric_header(), rows, numeric_from=2)}{note}</section>"
 

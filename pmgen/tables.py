@@ -30,21 +30,29 @@ def metric_header() -> list[str]:
     return ["model", "targets", *map(_label, METRIC_COLUMNS), "users"]
 
 
-def markdown_table(results: dict[str, dict[str, float]]) -> str:
+def markdown_table(results: dict[str, dict[str, float]], protocol: str | None = None) -> str:
+    """The evaluation table in Markdown; ``protocol`` (its one-line description) leads it."""
     header = metric_header()
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = [f"{protocol}\n"] if protocol else []
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for model, subset, values, users in metric_rows(results):
         lines.append("| " + " | ".join([model, subset, *values, str(users)]) + " |")
     return "\n".join(lines)
 
 
 def print_table(
-    results: dict[str, dict[str, float]], title: str = "Test set, full ranking"
+    results: dict[str, dict[str, float]],
+    title: str = "Test set, full ranking",
+    protocol: str | None = None,
 ) -> None:
+    """The evaluation table on the terminal, its protocol line under it."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=title, caption="cold: users whose target item has < 10 training clicks")
+    caption = "cold: users whose target item has < 10 training clicks"
+    if protocol:
+        caption = f"{protocol}\n{caption}"
+    table = Table(title=title, caption=caption)
     for name in metric_header():
         table.add_column(
             name, justify="left" if name in ("model", "targets") else "right", no_wrap=True

@@ -12,7 +12,14 @@ from pathlib import Path
 
 from pmgen.data import Interactions, Item, load_interactions
 from pmgen.data.splits import leave_one_out
-from user_models.config import ItemIdMode, M2SEConfig, SASRecConfig, Stage, TrainingConfig
+from user_models.config import (
+    ItemIdMode,
+    M2SEConfig,
+    Protocol,
+    SASRecConfig,
+    Stage,
+    TrainingConfig,
+)
 from user_models.data import SequenceSplits
 from user_models.features import ItemFeatureTable
 
@@ -92,6 +99,15 @@ def item_feature_table(
     )
 
 
+def seed_model_init(training: dict[str, object]) -> None:
+    """Seed torch before a model is built, so ``seed`` fixes its initial weights too (the
+    trainer reseeds every epoch from the same seed): one seed, one repeatable run."""
+    import torch
+
+    seed = training.get("seed")
+    torch.manual_seed(int(seed) if seed is not None else TrainingConfig().seed)
+
+
 def _train(
     model,
     prepared: PreparedData,
@@ -128,6 +144,7 @@ def pretrain(
         max_len=prepared.splits.max_len,
         **(model_overrides or {}),
     )
+    seed_model_init(training)
     model = M2SE(config, features)
     output = Path(workdir) / PRETRAIN_DIR
     return _train(model, prepared, Stage.PRETRAIN, output, resume, progress, training)
@@ -151,6 +168,7 @@ def finetune(
 
     splits = prepared.splits
     overrides = dict(model_overrides or {})
+    seed_model_init(training)
     if model_type == "sasrec":
         model = SASRec(
             SASRecConfig(num_items=splits.num_items, max_len=splits.max_len, **overrides)
@@ -179,16 +197,32 @@ def evaluate(
     model_dir: str | Path,
     cold_threshold: int = 10,
     ks: tuple[int, ...] = (5, 10, 20),
+    protocol: Protocol | str = Protocol.PMGEN,
 ) -> dict[str, float]:
-    """Test-set Recall/NDCG@K over all items, and over users whose target is a cold item."""
+    """Test-set Recall/NDCG@K over all items under ``protocol``, and over users whose
+    target is a cold item."""
     from user_models.loading import load_encoder
     from user_models.metrics import evaluate_full_sort
 
     model = load_encoder(model_dir, features=prepared.features)
     histories, targets = prepared.splits.histories("test")
     return evaluate_full_sort(
-        model, histories, targets, ks=ks, cold_items=prepared.splits.cold_items(cold_threshold)
+        model,
+        histories,
+        targets,
+        ks=ks,
+        cold_items=prepared.splits.cold_items(cold_threshold),
+        protocol=protocol,
     )
+
+
+def protocol_line(
+    protocol: Protocol | str, splits: SequenceSplits, ks: tuple[int, ...] = (5, 10, 20)
+) -> str:
+    """The protocol sentence every evaluation table carries, with this data's item count."""
+    from user_models.metrics import describe_protocol
+
+    return describe_protocol(protocol, ks, num_items=splits.num_items)
 
 
 def save_item_index(workdir: str | Path, item_ids: list[str]) -> Path:
@@ -211,9 +245,20 @@ def read_item_index(workdir: str | Path) -> list[str]:
     return json.loads(path.read_text())
 
 
-def save_evaluation(workdir: str | Path, rows: dict[str, dict[str, float]]) -> Path:
+def save_evaluation(
+    workdir: str | Path,
+    rows: dict[str, dict[str, float]],
+    protocol: Protocol | str = Protocol.PMGEN,
+    description: str = "",
+) -> Path:
+    """Write ``evaluation.json``: the protocol (name and sentence) and each model's metrics."""
     path = Path(workdir) / EVALUATION_FILE
-    path.write_text(json.dumps(rows, indent=2) + "\n")
+    record = {
+        "protocol": Protocol(protocol).value,
+        "protocol_description": description,
+        "models": rows,
+    }
+    path.write_text(json.dumps(record, indent=2) + "\n")
     return path
 
 

@@ -24,13 +24,17 @@ def test_quickstart_runs_the_whole_loop_and_prints_the_table(tmp_path):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "MP4SR" in result.output and "SASRec" in result.output and "R@20" in result.output
-    rows = json.loads((tmp_path / "evaluation.json").read_text())
+    evaluation = json.loads((tmp_path / "evaluation.json").read_text())
+    assert evaluation["protocol"] == "pmgen"
+    assert "history items removed" in evaluation["protocol_description"]
+    rows = evaluation["models"]
     assert set(rows) == {"MP4SR", "M2SE (no pre-training)", "SASRec"}
     for metrics in rows.values():
         assert metrics["users"] == 40
         assert 0.0 <= metrics["ndcg@10"] <= metrics["recall@10"] <= metrics["recall@20"] <= 1.0
     assert (tmp_path / "pretrain" / "best" / "model.safetensors").exists()
     assert "| MP4SR | all |" in (tmp_path / "evaluation.md").read_text()
+    assert "Protocol pmgen: leave-one-out" in (tmp_path / "evaluation.md").read_text()
     headlines = [json.loads(x) for x in (tmp_path / "headlines.jsonl").read_text().splitlines()]
     assert [h["user_id"] for h in headlines] == ["U001", "U002"]  # the real offline LLM wrote them
     for record in headlines:

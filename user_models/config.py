@@ -18,11 +18,37 @@ class ItemIdMode(str, Enum):
     ADD = "add"  # transductive fine-tuning (MP4SR eq. 12): text + image + ID embedding
 
 
+class Modalities(str, Enum):
+    """Which item modalities an M2SE reads (the MP4SR ablation)."""
+
+    BOTH = "both"  # text + image, mixup and cross-modality contrast: MP4SR itself
+    TEXT = "text"  # text features only: no mixup, no CMCL, NIP on text
+    IMAGE = "image"  # image words only: no mixup, no CMCL, NIP on image
+
+    @property
+    def text(self) -> bool:
+        return self is not Modalities.IMAGE
+
+    @property
+    def image(self) -> bool:
+        return self is not Modalities.TEXT
+
+
 class Supervision(str, Enum):
     """Which positions of a training sequence carry a next-item loss."""
 
     EVERY_POSITION = "every_position"  # one window per max_len items, a loss at each position
     LAST_POSITION = "last_position"  # RecBole's scheme: one padded sequence per prefix
+
+
+class Protocol(str, Enum):
+    """How a target is ranked among all items. Numbers are only comparable within one."""
+
+    # history items leave the ranking (the target stays), ties count for the target
+    PMGEN = "pmgen"
+    # RecBole 1.2 sequential full sort: history items stay in the ranking; the top K is
+    # torch.topk's, so ties fall the way topk orders them, exactly as RecBole counts them
+    RECBOLE = "recbole"
 
 
 class Stage(str, Enum):
@@ -88,10 +114,13 @@ class M2SEConfig(SASRecConfig):
     cmcl_weight: float = 0.01  # lambda on the cross-modality contrastive loss
     item_ids: str = ItemIdMode.NONE.value
     projection_size: int = 64  # output of the CMCL projection heads
+    # "both" (MP4SR), or one modality alone: "text" or "image" (no mixup, no CMCL)
+    modalities: str = Modalities.BOTH.value
 
     def __post_init__(self) -> None:
         super().__post_init__()
         ItemIdMode(self.item_ids)  # raises ValueError quoting the bad value
+        Modalities(self.modalities)
         if not 0.0 <= self.seq_dropout < 1.0:
             raise ValueError(f"seq_dropout must be in [0, 1), got {self.seq_dropout}")
         if not 0.0 <= self.mixup_max <= 1.0:
@@ -121,10 +150,14 @@ class TrainingConfig(_JsonConfig):
     metric: str = "recall@20"
     supervision: str = Supervision.EVERY_POSITION.value
     max_train_seconds: float | None = None  # stop after the epoch that crosses this budget
+    # how validation ranks items: "pmgen" (history removed) or "recbole" (RecBole 1.2's
+    # sequential full sort, history kept); see user_models.metrics.Protocol
+    protocol: str = Protocol.PMGEN.value
 
     def __post_init__(self) -> None:
         Stage(self.stage)
         Supervision(self.supervision)
+        Protocol(self.protocol)
         for name in ("batch_size", "max_epochs", "eval_every", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -169,7 +169,11 @@ class Trainer:
     def validate(self) -> dict[str, float]:
         histories, targets = self.splits.histories("valid")
         return evaluate_full_sort(
-            self.model, histories, targets, batch_size=self.config.eval_batch_size
+            self.model,
+            histories,
+            targets,
+            batch_size=self.config.eval_batch_size,
+            protocol=self.config.protocol,
         )
 
     def train(self) -> TrainResult:
