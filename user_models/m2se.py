@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from user_models.base import SequenceBatch, SequentialRecommender
-from user_models.config import ItemIdMode, M2SEConfig
+from user_models.config import ItemIdMode, M2SEConfig, Modalities
 from user_models.features import ItemFeatureTable
 from user_models.layers import AttentionPooling, MoEAdaptor, info_nce
 
@@ -73,6 +73,10 @@ class M2SE(SequentialRecommender):
     transformer (NIP + CMCL). For recommendation an item is text + image, plus an ID
     embedding when ``item_ids="add"`` (eq. 12); users are scored against every item by
     cosine / tau (eq. 13).
+
+    ``config.modalities`` "text" or "image" builds the ablations: items are that
+    modality alone (the other is never read, and has no weights), pre-training is NIP on
+    it, and mixup and CMCL, which need two modalities, are off.
     """
 
     config_class = M2SEConfig
@@ -80,28 +84,35 @@ class M2SE(SequentialRecommender):
     def __init__(self, config: M2SEConfig, features: ItemFeatureTable | None = None):
         super().__init__(config)
         self.config: M2SEConfig = config
+        self.modalities = Modalities(config.modalities)
         d_in, d = config.feature_dim, config.hidden_size
-        self.text_pool = AttentionPooling(d_in, d)
-        self.image_pool = AttentionPooling(d_in, d)
-        self.text_adaptor = MoEAdaptor(d_in, d, config.num_experts, config.dropout)
-        self.image_adaptor = MoEAdaptor(d_in, d, config.num_experts, config.dropout)
-        self.text_head = nn.Sequential(
-            nn.Linear(d, d), nn.ReLU(), nn.Linear(d, config.projection_size)
-        )
-        self.image_head = nn.Sequential(
-            nn.Linear(d, d), nn.ReLU(), nn.Linear(d, config.projection_size)
-        )
+        text, image = self.modalities.text, self.modalities.image
+        both = self.modalities is Modalities.BOTH
+        # a modality the model leaves out has no weights (None); CMCL's heads need both.
+        # Built in this order so a seed gives "both" the same initial weights as ever.
+        experts, dropout = config.num_experts, config.dropout
+        self.text_pool = AttentionPooling(d_in, d) if text else None
+        self.image_pool = AttentionPooling(d_in, d) if image else None
+        self.text_adaptor = MoEAdaptor(d_in, d, experts, dropout) if text else None
+        self.image_adaptor = MoEAdaptor(d_in, d, experts, dropout) if image else None
+        self.text_head = self._projection_head() if both else None
+        self.image_head = self._projection_head() if both else None
         self.item_embedding: nn.Embedding | None = None
         if ItemIdMode(config.item_ids) is ItemIdMode.ADD:
             self.item_embedding = nn.Embedding(config.num_items + 1, d, padding_idx=0)
         self.apply(self._init_weights)
         for adaptor in (self.text_adaptor, self.image_adaptor):
-            nn.init.normal_(adaptor.weight, std=config.initializer_range)
+            if adaptor is not None:
+                nn.init.normal_(adaptor.weight, std=config.initializer_range)
         if self.item_embedding is not None:
             with torch.no_grad():
                 self.item_embedding.weight[0].zero_()
         if features is not None:
             self.attach_features(features)
+
+    def _projection_head(self) -> nn.Sequential:
+        d = self.config.hidden_size
+        return nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, self.config.projection_size))
 
     # -- features ----------------------------------------------------------------------
     def attach_features(self, features: ItemFeatureTable) -> None:
@@ -133,12 +144,18 @@ class M2SE(SequentialRecommender):
             )
 
     def modality_representations(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(...,) item indices -> text (..., d) and image (..., d) representations."""
+        """(...,) item indices -> text (..., d) and image (..., d) representations; a
+        modality left out by ``config.modalities`` is zeros, so text + image is the other."""
         self._check_features()
-        text = self.text_adaptor(self.text_pool(self.feat_text[index], self.feat_text_mask[index]))
-        image = self.image_adaptor(
-            self.image_pool(self.feat_image[index], self.feat_image_mask[index])
-        )
+        text = image = self.feat_text.new_zeros(*index.shape, self.config.hidden_size)
+        if self.text_pool is not None and self.text_adaptor is not None:
+            text = self.text_adaptor(
+                self.text_pool(self.feat_text[index], self.feat_text_mask[index])
+            )
+        if self.image_pool is not None and self.image_adaptor is not None:
+            image = self.image_adaptor(
+                self.image_pool(self.feat_image[index], self.feat_image_mask[index])
+            )
         return text, image
 
     def distinct_modality_representations(
@@ -200,9 +217,12 @@ class M2SE(SequentialRecommender):
                 raise ValueError(
                     f"image_mask must be {tuple(image.shape[:2])}, got {tuple(image_mask.shape)}"
                 )
-        text_rep = self.text_adaptor(self.text_pool(text, text_mask.bool()))
-        image_rep = self.image_adaptor(self.image_pool(image, image_mask.bool()))
-        return text_rep + image_rep
+        rep = text.new_zeros(n, self.config.hidden_size)
+        if self.text_pool is not None and self.text_adaptor is not None:
+            rep = rep + self.text_adaptor(self.text_pool(text, text_mask.bool()))
+        if self.image_pool is not None and self.image_adaptor is not None:
+            rep = rep + self.image_adaptor(self.image_pool(image, image_mask.bool()))
+        return rep
 
     def similarity(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         users = nn.functional.normalize(users, dim=-1)
@@ -220,6 +240,7 @@ class M2SE(SequentialRecommender):
         distinct targets of the batch (InfoNCE, tau). CMCL: the two mixed sequences'
         projected vectors at the same position are positives, other positions
         negatives (at most ``max_cmcl`` sampled positions, to bound the N^2 term).
+        A one-modality model (``config.modalities``) has NIP on that modality only.
         """
         cfg = self.config
         window = torch.cat([batch.item_seq[:, :1], batch.target_seq], dim=1)  # (B, L+1)
@@ -227,6 +248,8 @@ class M2SE(SequentialRecommender):
             window = sequence_random_dropout(window, cfg.seq_dropout, generator)
         inputs, targets = window[:, :-1], window[:, 1:]  # (B, L), (B, L)
         text, image = self.distinct_modality_representations(inputs)  # (B, L, d) each
+        if self.modalities is not Modalities.BOTH:
+            return self._one_modality_loss(text if self.modalities.text else image, targets)
         mixed_text, mixed_image = text, image
         if self.training and cfg.mixup_max > 0:
             mixed_text, mixed_image, _ = complementary_mixup(text, image, cfg.mixup_max, generator)
@@ -239,20 +262,9 @@ class M2SE(SequentialRecommender):
         cand_text, cand_image = self.modality_representations(unique)  # (U, d)
 
         nip_text = info_nce(hidden_text[valid], cand_text, inverse, cfg.temperature)
-        with_image = self.has_image(target_ids)
-        if with_image.any():
-            # candidates without an image would be a shared 'no image' vector: leave them out
-            unique_has_image = self.has_image(unique)
-            remap = torch.cumsum(unique_has_image.long(), 0) - 1
-            nip_image = info_nce(
-                hidden_image[valid][with_image],
-                cand_image[unique_has_image],
-                remap[inverse[with_image]],
-                cfg.temperature,
-            )
-        else:
-            nip_image = hidden_image.sum() * 0.0
+        nip_image = self._image_nip(hidden_image[valid], target_ids, unique, inverse, cand_image)
 
+        assert self.text_head is not None and self.image_head is not None
         z_text = self.text_head(hidden_text[valid])  # (P, k)
         z_image = self.image_head(hidden_image[valid])  # (P, k)
         if z_text.shape[0] > max_cmcl:
@@ -264,6 +276,44 @@ class M2SE(SequentialRecommender):
         cmcl_image = info_nce(z_image, z_text, labels, cfg.temperature)
         total = nip_text + nip_image + cfg.cmcl_weight * (cmcl_text + cmcl_image)
         return PretrainLosses(total, nip_text, nip_image, cmcl_text, cmcl_image)
+
+    def _image_nip(
+        self,
+        hidden: torch.Tensor,
+        target_ids: torch.Tensor,
+        unique: torch.Tensor,
+        inverse: torch.Tensor,
+        candidates: torch.Tensor,
+    ) -> torch.Tensor:
+        """NIP on images: hidden (P, d) predicts the image vector of ``target_ids`` (P,)
+        among ``candidates`` (U, d) of ``unique`` (U,), ``inverse`` mapping P to U."""
+        with_image = self.has_image(target_ids)
+        if not with_image.any():
+            return hidden.sum() * 0.0
+        # candidates without an image would be a shared 'no image' vector: leave them out
+        unique_has_image = self.has_image(unique)
+        remap = torch.cumsum(unique_has_image.long(), 0) - 1
+        return info_nce(
+            hidden[with_image],
+            candidates[unique_has_image],
+            remap[inverse[with_image]],
+            self.config.temperature,
+        )
+
+    def _one_modality_loss(self, sequence: torch.Tensor, targets: torch.Tensor) -> PretrainLosses:
+        """NIP on the one modality the model reads, from its (B, L, d) input sequence;
+        mixup and CMCL need two modalities, so their losses are zero."""
+        hidden = self.encoder(sequence)  # (B, L, d)
+        valid = targets > 0
+        target_ids = targets[valid]  # (P,)
+        unique, inverse = torch.unique(target_ids, return_inverse=True)  # (U,), (P,)
+        cand_text, cand_image = self.modality_representations(unique)  # (U, d)
+        zero = hidden.new_zeros(())
+        if self.modalities.text:
+            nip = info_nce(hidden[valid], cand_text, inverse, self.config.temperature)
+            return PretrainLosses(nip, nip, zero, zero, zero)
+        nip = self._image_nip(hidden[valid], target_ids, unique, inverse, cand_image)
+        return PretrainLosses(nip, zero, nip, zero, zero)
 
     # -- fine-tuning -------------------------------------------------------------------
     @classmethod
