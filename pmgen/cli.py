@@ -45,12 +45,12 @@ DataOpt = Annotated[
     Path | None,
     typer.Option(
         "--data",
-        help="Dataset file or folder (PENS, MIND, RecBole, LaMP-4, pmgen JSONL/CSV). "
+        help="Dataset file or folder (PENS, MIND, RecBole, LaMP-4, H&M, pmgen JSONL/CSV). "
         "Default: the bundled sample.",
     ),
 ]
 FormatOpt = Annotated[
-    str, typer.Option("--format", help="auto | pens | mind | recbole | lamp | pmgen")
+    str, typer.Option("--format", help="auto | pens | mind | recbole | lamp | hm | pmgen")
 ]
 WorkdirOpt = Annotated[
     Path, typer.Option("--workdir", help="Run folder: features, checkpoints, results.")
