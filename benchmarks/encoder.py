@@ -1,14 +1,18 @@
-"""Benchmark the user encoders on MovieLens-100K: SASRec vs M2SE vs MP4SR, quality and cost.
+"""Benchmark the user encoders (SASRec, M2SE, MP4SR) on real data, beside RecBole's own SASRec.
 
-    python benchmarks/encoder.py                 # fetches ML-100K from PyPI's recbole wheel
-    python benchmarks/encoder.py --data DIR      # any dataset pmgen reads
+    python benchmarks/encoder.py                        # MovieLens-100K (recbole's wheel)
+    python benchmarks/encoder.py --peer recbole         # + RecBole 1.2.1 SASRec, own venv
+    python benchmarks/encoder.py --data hm              # H&M purchases with product photos
+    python benchmarks/encoder.py --data DIR --format F  # any dataset pmgen reads
+    python benchmarks/encoder.py --quick --out /tmp/q   # seconds, on the bundled sample
 
-Every run trains in its own process (so peak memory is its own), with early stopping
-on validation Recall@20, and is tested leave-one-out over the full item set. Besides
-the quality table it reports training cost: windows/s, predictions/s, peak RSS, and
-the training time each run needs to reach a shared validation NDCG@10 target. The
-"RecBole-style" run trains SASRec the way RecBole does (one padded sequence per
-prefix, loss at the last position) within a time budget: the cost baseline.
+Every run trains in its own process (so its peak memory is its own) with early stopping
+on validation under ``--protocol`` (the protocol that picks the epoch to keep), once per
+seed, and is tested leave-one-out over the full item set under both protocols: pmgen's
+(history items removed, ties for the target) and RecBole 1.2's (history kept, torch.topk
+ties). Tables give mean +- standard deviation over seeds, the training seconds to the best
+validation epoch, and the ratio of that time to RecBole's. Runs are saved one per seed
+(``OUT/<run>/seed-<N>/result.json``) and reused when the script is run again.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -24,91 +29,121 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.movielens import fetch_movielens_100k  # noqa: E402
 
-RUNS = {
-    "SASRec": {"model_type": "sasrec"},
-    "SASRec, RecBole-style prefixes": {
-        "model_type": "sasrec",
-        "supervision": "last_position",
-        "batch_size": 1024,
-    },
-    "M2SE (no pre-training)": {"model_type": "m2se"},
-    "MP4SR (pre-train + fine-tune)": {"model_type": "m2se", "pretrain": True},
+PROTOCOLS = ("recbole", "pmgen")
+# run slug -> (name in tables, how it is trained)
+RUNS: dict[str, tuple[str, dict[str, object]]] = {
+    "sasrec": ("SASRec (pmgen)", {"model_type": "sasrec"}),
+    "sasrec-prefix": (
+        "SASRec (pmgen), RecBole-style prefixes",
+        {"model_type": "sasrec", "supervision": "last_position", "batch_size": 1024},
+    ),
+    "m2se-scratch": ("M2SE (no pre-training)", {"model_type": "m2se"}),
+    "mp4sr": ("MP4SR (pre-train + fine-tune)", {"model_type": "m2se", "pretrain": True}),
+    "mp4sr-text": (
+        "MP4SR, text only",
+        {"model_type": "m2se", "pretrain": True, "modalities": "text"},
+    ),
+    "mp4sr-image": (
+        "MP4SR, image words only",
+        {"model_type": "m2se", "pretrain": True, "modalities": "image"},
+    ),
 }
-SLUGS = {
-    "SASRec": "sasrec",
-    "SASRec, RecBole-style prefixes": "sasrec-prefix",
-    "M2SE (no pre-training)": "m2se-scratch",
-    "MP4SR (pre-train + fine-tune)": "mp4sr",
+DEFAULT_RUNS = {
+    "ml-100k": "sasrec,m2se-scratch,mp4sr",
+    "hm": "sasrec,m2se-scratch,mp4sr,mp4sr-text,mp4sr-image",
+    "other": "sasrec,m2se-scratch,mp4sr",
 }
+PEER_NAME = "SASRec (RecBole 1.2.1, its own run)"
+PEER_SLUG = "recbole-sasrec"
+GOAL_METRICS = ("ndcg@10", "recall@10", "ndcg@20", "recall@20")
 
 
-def _run_one(name: str, args: argparse.Namespace, queue: mp.Queue) -> None:
+# -- one run, in its own process ---------------------------------------------------------
+def _run_one(slug: str, seed: int, args: argparse.Namespace, queue: mp.Queue) -> None:
     import resource
-
-    import torch
 
     from pmgen import workflow
 
-    torch.manual_seed(args.seed)
-    spec = dict(RUNS[name])
-    interactions, splits = workflow.read_data(args.data)
+    spec = dict(RUNS[slug][1])
+    interactions, splits = workflow.read_data(args.data, args.format)
     prepared = workflow.PreparedData(interactions, splits)
     workdir = Path(args.out)
+    describer = None
     if spec["model_type"] == "m2se":
         options = workflow.FeatureOptions(image_words=args.image_words)
         prepared.features = workflow.build_features(
             interactions, splits, workdir, options, progress=False
         )
-    training = {
+        describer = prepared.features.report.describer
+    training: dict[str, object] = {
         "max_epochs": args.max_epochs,
         "patience": args.patience,
         "batch_size": spec.pop("batch_size", args.batch_size),
-        "seed": args.seed,
+        "seed": seed,
+        "protocol": args.protocol,
+        "metric": args.metric,
     }
     if "supervision" in spec:
         training["supervision"] = spec.pop("supervision")
         training["max_train_seconds"] = args.prefix_budget
+    overrides: dict[str, object] = {}
+    if args.dropout is not None:
+        overrides["dropout"] = args.dropout
+    if "modalities" in spec:
+        overrides["modalities"] = spec.pop("modalities")
+    run_dir = workdir / slug / f"seed-{seed}"
     pretrain_result = None
     if spec.pop("pretrain", False):
         pretrain_result = workflow.pretrain(
             prepared,
-            workdir / SLUGS[name],
+            run_dir,
+            model_overrides=overrides,
             resume=False,  # timings must come from one uninterrupted run
             progress=False,
             **{**training, "max_epochs": args.pretrain_epochs},
         )
-        spec["from_pretrained"] = workdir / SLUGS[name] / workflow.PRETRAIN_DIR / "best"
+        spec["from_pretrained"] = run_dir / workflow.PRETRAIN_DIR / "best"
+        overrides = {}  # the pre-trained config carries them
     result = workflow.finetune(
         prepared,
-        workdir,
-        output_name=SLUGS[name],
+        run_dir,
+        model_overrides=overrides,
         resume=False,
         progress=False,
         **spec,
         **training,
     )
-    test = workflow.evaluate(prepared, result.best_dir)
+    test = {p: workflow.evaluate(prepared, result.best_dir, protocol=p) for p in PROTOCOLS}
+    best = result.history[result.best_epoch - 1] if result.best_epoch > 0 else {}
+    pre_seconds = pretrain_result.train_seconds if pretrain_result else 0.0
     queue.put(
         {
-            "name": name,
+            "slug": slug,
+            "name": RUNS[slug][0],
+            "seed": seed,
             "test": test,
             "history": result.history,
             "epochs": result.epochs,
             "best_epoch": result.best_epoch,
             "train_seconds": result.train_seconds,
+            "seconds_to_best": best.get("train_seconds", result.train_seconds) + pre_seconds,
             "windows_per_second": result.sequences_per_second,
-            "pretrain_seconds": pretrain_result.train_seconds if pretrain_result else 0.0,
+            "pretrain_seconds": pre_seconds,
             "pretrain_epochs": pretrain_result.epochs if pretrain_result else 0,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "train_transitions": sum(max(len(s) - 1, 0) for s in splits.train),
+            "image_words": describer,
+            "num_items": splits.num_items,
+            "num_users": splits.num_users,
+            "dropped_users": splits.dropped_users,
         }
     )
 
 
-def run_in_process(name: str, args: argparse.Namespace) -> dict:
+def run_in_process(slug: str, seed: int, args: argparse.Namespace) -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_run_one, args=(name, args, queue))
+    proc = ctx.Process(target=_run_one, args=(slug, seed, args, queue))
     started = time.perf_counter()
     proc.start()
     result = queue.get()
@@ -117,118 +152,313 @@ def run_in_process(name: str, args: argparse.Namespace) -> dict:
     return result
 
 
-def time_to_target(history: list[dict], target: float) -> float | None:
-    for record in history:
-        if record.get("ndcg@10", -1.0) >= target:
-            return record["train_seconds"]
-    return None
+def run_peer(seed: int, args: argparse.Namespace) -> dict:
+    """RecBole 1.2.1's SASRec on the same files, in its own virtual environment."""
+    from benchmarks.recbole_peer import run_recbole_sasrec
+
+    raw = run_recbole_sasrec(
+        args.data, seed=seed, budget_seconds=args.peer_budget, out_dir=args.out / PEER_SLUG
+    )
+    return peer_result(raw, seed)
+
+
+def peer_result(raw: dict, seed: int) -> dict:
+    """The peer's JSON in the shape of a pmgen run (history, test per protocol, times)."""
+    history = [
+        {**{k: v for k, v in epoch.items() if k != "valid"}, **epoch.get("valid", {})}
+        for epoch in raw["epochs"]
+    ]
+    best_epoch = int(raw["best_epoch"])
+    best = next((h for h in history if int(h["epoch"]) == best_epoch), history[-1])
+    return {
+        "slug": PEER_SLUG,
+        "name": PEER_NAME,
+        "seed": seed,
+        "test": raw["test"],
+        "history": history,
+        "epochs": len(history),
+        "best_epoch": best_epoch,
+        "train_seconds": history[-1]["train_seconds"] if history else 0.0,
+        "seconds_to_best": best["train_seconds"],
+        "pretrain_seconds": 0.0,
+        "peak_rss_mb": raw.get("peak_rss_mb", float("nan")),
+        "budget_seconds": raw.get("budget_seconds"),
+        "stopped_by_budget": raw.get("stopped_by_budget", False),
+    }
+
+
+# -- the report --------------------------------------------------------------------------
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    mean = statistics.fmean(values)
+    return mean, statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def _cell(values: list[float], digits: int = 4) -> str:
+    mean, std = _mean_std(values)
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if len(values) > 1 else f"{mean:.{digits}f}"
+
+
+def group_runs(results: list[dict]) -> dict[str, list[dict]]:
+    """Results by run name, in the order they first appear."""
+    groups: dict[str, list[dict]] = {}
+    for r in results:
+        groups.setdefault(r["name"], []).append(r)
+    return groups
+
+
+def quality_table(groups: dict[str, list[dict]], protocol: str) -> str:
+    header = "| model | seeds | " + " | ".join(_label(m) for m in GOAL_METRICS) + " |"
+    lines = [header, "|" + "---|" * (len(GOAL_METRICS) + 2)]
+    for name, runs in groups.items():
+        tested = [r for r in runs if protocol in r["test"]]
+        if not tested:
+            continue
+        cells = [_cell([r["test"][protocol][m] for r in tested]) for m in GOAL_METRICS]
+        lines.append(f"| {name} | {len(tested)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _label(metric: str) -> str:
+    name, k = metric.split("@")
+    return f"{'R' if name == 'recall' else 'N'}@{k}"
+
+
+def cost_table(groups: dict[str, list[dict]]) -> str:
+    peer = groups.get(PEER_NAME)
+    peer_time = statistics.fmean(r["seconds_to_best"] for r in peer) if peer else None
+    lines = [
+        "| model | best epoch | s to best epoch | x RecBole's time | epochs run | "
+        "predictions/s | peak RSS MB |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, runs in groups.items():
+        to_best = [r["seconds_to_best"] for r in runs]
+        ratio = f"{statistics.fmean(to_best) / peer_time:.3f}" if peer_time else "n/a"
+        rates = [
+            r["train_transitions"] * r["epochs"] / max(r["train_seconds"], 1e-9)
+            for r in runs
+            if "train_transitions" in r
+        ]
+        pre = [r["pretrain_seconds"] for r in runs if r.get("pretrain_seconds")]
+        pre_note = f" (incl. {statistics.fmean(pre):.0f} s pre-training)" if pre else ""
+        lines.append(
+            f"| {name} | {_cell([r['best_epoch'] for r in runs], 1)} | "
+            f"{_cell(to_best, 0)}{pre_note} | {ratio} | "
+            f"{_cell([r['epochs'] for r in runs], 1)} | "
+            f"{_cell(rates, 0) if rates else 'n/a'} | "
+            f"{statistics.fmean(r['peak_rss_mb'] for r in runs):.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def goals(groups: dict[str, list[dict]], protocol: str = "recbole") -> list[str]:
+    """The issue's goals, measured: pmgen SASRec and MP4SR against RecBole's SASRec."""
+    peer = groups.get(PEER_NAME)
+    if not peer:
+        return ["No peer run (`--peer recbole`): goals against RecBole not measured."]
+    lines = []
+
+    def mean(runs: list[dict], metric: str) -> float:
+        return statistics.fmean(r["test"][protocol][metric] for r in runs)
+
+    peer_time = statistics.fmean(r["seconds_to_best"] for r in peer)
+    for name, runs in groups.items():
+        if name == PEER_NAME:
+            continue
+        n10, r20 = mean(runs, "ndcg@10"), mean(runs, "recall@20")
+        p10, p20 = mean(peer, "ndcg@10"), mean(peer, "recall@20")
+        time_ratio = statistics.fmean(r["seconds_to_best"] for r in runs) / peer_time
+        lines.append(
+            f"- {name}: N@10 {n10:.4f} vs {p10:.4f} ({(n10 / p10 - 1) * 100:+.1f}%), "
+            f"R@20 {r20:.4f} vs {p20:.4f} ({(r20 / p20 - 1) * 100:+.1f}%), "
+            f"time to best epoch {time_ratio:.3f}x RecBole's"
+        )
+    return lines
 
 
 def write_report(results: list[dict], args: argparse.Namespace) -> str:
-    from pmgen.tables import markdown_table
+    from user_models.metrics import describe_protocol
 
     out = Path(args.out)
-    quality = markdown_table({r["name"]: r["test"] for r in results})
-    best_valid = {r["name"]: max(h.get("ndcg@10", 0.0) for h in r["history"]) for r in results}
-    baseline = "SASRec, RecBole-style prefixes"
-    reference = best_valid.get(baseline, max(best_valid.values()))
-    target = args.target_fraction * reference
-    lines = [
-        "| model | epochs | train s | windows/s | predictions/s | peak RSS MB | "
-        f"s to valid N@10 >= {target:.4f} |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in results:
-        reached = time_to_target(r["history"], target)
-        predictions = r["train_transitions"] * r["epochs"] / max(r["train_seconds"], 1e-9)
-        if r["name"] == baseline:
-            predictions = r["windows_per_second"]  # one prediction per prefix sequence
-        pre = f" (+{r['pretrain_seconds']:.0f} s pre-training)" if r["pretrain_seconds"] else ""
-        lines.append(
-            f"| {r['name']} | {r['epochs']} | {r['train_seconds']:.0f}{pre} | "
-            f"{r['windows_per_second']:.0f} | {predictions:.0f} | {r['peak_rss_mb']:.0f} | "
-            f"{'not reached' if reached is None else f'{reached:.0f}'} |"
+    groups = group_runs(results)
+    num_items = next((r["num_items"] for r in results if "num_items" in r), None)
+    users = next((r for r in results if "num_users" in r), None)
+    words = sorted({r["image_words"] for r in results if r.get("image_words")})
+    data_line = f"Data: {args.data_name}"
+    if users:
+        data_line += (
+            f", {users['num_users']:,} users ({users['dropped_users']} dropped), "
+            f"{num_items:,} items"
         )
-    cost = "\n".join(lines)
-    report = (
-        f"# Encoders on {Path(args.data).name}\n\n"
-        f"Test set, leave-one-out, full ranking over every item (history excluded).\n\n"
-        f"{quality}\n\n## Training cost (2 CPU cores)\n\n"
-        f"Target: {args.target_fraction:.0%} of the best validation NDCG@10 of "
-        f"{'the RecBole-style run' if baseline in best_valid else 'the best run'} "
-        f"({reference:.4f}). The RecBole-style run has a {args.prefix_budget:.0f} s budget.\n\n"
-        f"{cost}\n"
+    if words:
+        data_line += f"; image words from {', '.join(words)}"
+    sections = [f"# Encoders on {args.data_name}\n", data_line + ".\n"]
+    sections.append(
+        f"Each run: early stopping on validation {args.metric} under the {args.protocol} "
+        f"protocol (patience {args.patience}), seeds {', '.join(map(str, args.seeds))}; "
+        "mean ± standard deviation over seeds. Test set below under both protocols, "
+        "from the same trained models.\n"
     )
+    peer = groups.get(PEER_NAME)
+    if peer:
+        budget = peer[0].get("budget_seconds")
+        sections.append(
+            f"{PEER_NAME}: RecBole's defaults (CE loss, full sort, its own early stopping), "
+            f"seeds {', '.join(str(r['seed']) for r in peer)}"
+            + (f", training budget {budget:.0f} s" if budget else "")
+            + (" (stopped by the budget)" if any(r["stopped_by_budget"] for r in peer) else "")
+            + ".\n"
+        )
+    for protocol in PROTOCOLS:
+        sections.append(f"## Test, {protocol} protocol\n")
+        sections.append(describe_protocol(protocol, (10, 20), num_items=num_items) + "\n")
+        sections.append(quality_table(groups, protocol) + "\n")
+    sections.append("## Goals (RecBole protocol, mean over seeds)\n")
+    sections.append("\n".join(goals(groups)) + "\n")
+    sections.append("## Training cost (2 CPU cores)\n")
+    sections.append(
+        "Seconds of training to the epoch kept (best validation), pre-training included; "
+        "timed with nothing else running.\n"
+    )
+    sections.append(cost_table(groups) + "\n")
+    report = "\n".join(sections)
     (out / "encoder.md").write_text(report)
     (out / "encoder.json").write_text(json.dumps(results, indent=2, default=str))
-    plot(results, out / "encoder.png", target)
+    plot(groups, out / "encoder.png")
     return report
 
 
-def plot(results: list[dict], path: Path, target: float) -> None:
+def plot(groups: dict[str, list[dict]], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (curve, bars) = plt.subplots(1, 2, figsize=(13, 4.8))
-    for r in results:
-        xs = [h["train_seconds"] + r["pretrain_seconds"] for h in r["history"] if "ndcg@10" in h]
-        ys = [h["ndcg@10"] for h in r["history"] if "ndcg@10" in h]
-        curve.plot(xs, ys, marker=".", label=r["name"])
-    curve.axhline(target, color="grey", linestyle="--", linewidth=1, label="target")
-    curve.set_xlabel("training seconds (incl. pre-training)")
-    curve.set_ylabel("validation NDCG@10")
-    curve.set_title("Quality against training time")
-    curve.legend(fontsize=8)
-    names = [r["name"].replace(" (", "\n(").replace(", ", ",\n") for r in results]
-    metrics = ["ndcg@10", "recall@10", "ndcg@20", "recall@20"]
-    width = 0.8 / len(metrics)
-    for i, metric in enumerate(metrics):
-        xs = [j + i * width for j in range(len(results))]
-        bars.bar(xs, [r["test"][metric] for r in results], width, label=metric)
-    bars.set_xticks([j + 0.4 - width / 2 for j in range(len(results))])
-    bars.set_xticklabels(names, fontsize=7)
-    bars.set_title("Test metrics, full ranking")
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (name, runs) in enumerate(groups.items()):
+        for j, r in enumerate(runs):
+            points = [h for h in r["history"] if "ndcg@10" in h]
+            xs = [h["train_seconds"] + r.get("pretrain_seconds", 0.0) for h in points]
+            ys = [h["ndcg@10"] for h in points]
+            curve.plot(xs, ys, marker=".", color=colors[i % len(colors)], alpha=0.8,
+                       label=name if j == 0 else None)  # fmt: skip
+    curve.set_xscale("log")
+    curve.set_xlabel("training seconds (incl. pre-training), log scale")
+    curve.set_ylabel("validation NDCG@10 (each run's own validation protocol)")
+    curve.set_title("Quality against training time, one line per seed")
+    curve.legend(fontsize=7)
+    names = list(groups)
+    width = 0.8 / len(PROTOCOLS)
+    for i, protocol in enumerate(PROTOCOLS):
+        means, stds = [], []
+        for name in names:
+            values = [r["test"][protocol]["ndcg@10"] for r in groups[name] if protocol in r["test"]]
+            mean, std = _mean_std(values) if values else (0.0, 0.0)
+            means.append(mean)
+            stds.append(std)
+        xs = [j + i * width for j in range(len(names))]
+        bars.bar(xs, means, width, yerr=stds, capsize=3, label=f"{protocol} protocol")
+    bars.set_xticks([j + width / 2 for j in range(len(names))])
+    bars.set_xticklabels([n.replace(" (", "\n(").replace(", ", ",\n") for n in names], fontsize=7)
+    bars.set_ylabel("test NDCG@10 (mean ± sd over seeds)")
+    bars.set_title("Test NDCG@10 under each protocol")
     bars.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
-def main() -> None:
+# -- command line ------------------------------------------------------------------------
+def resolve_data(args: argparse.Namespace) -> None:
+    """Named data sets (ml-100k, hm, the bundled sample) to paths and formats."""
+    name = str(args.data) if args.data is not None else "ml-100k"
+    if name == "ml-100k":
+        args.data, args.data_name, args.kind = fetch_movielens_100k(), "MovieLens-100K", "ml-100k"
+    elif name.lower() in ("hm", "h&m"):
+        from benchmarks.hm import hm_data_dir
+
+        args.data, args.data_name, args.kind, args.format = hm_data_dir(), "H&M sample", "hm", "hm"
+    elif name == "sample":
+        from pmgen.data.sample import sample_dir
+
+        args.data, args.data_name, args.kind = sample_dir(), "the bundled sample", "other"
+    else:
+        args.data, args.data_name, args.kind = Path(name), Path(name).name, "other"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=None, help="default: MovieLens-100K")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/ml-100k"))
-    parser.add_argument("--runs", default=",".join(SLUGS.values()), help="comma-separated")
+    parser.add_argument("--data", default=None, help="ml-100k (default), hm, sample, or a path")
+    parser.add_argument("--format", default="auto", help="pmgen data format of --data")
+    parser.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/...")
+    parser.add_argument("--runs", default=None, help=f"comma-separated, of: {', '.join(RUNS)}")
+    parser.add_argument("--seeds", default="2026,2027,2028", help="comma-separated")
+    parser.add_argument(
+        "--protocol", choices=PROTOCOLS, default="recbole", help="validation protocol"
+    )
+    parser.add_argument("--metric", default="ndcg@10", help="validation metric to keep the best")
     parser.add_argument("--max-epochs", type=int, default=200)
     parser.add_argument("--pretrain-epochs", type=int, default=30)
     parser.add_argument("--patience", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--dropout", type=float, default=None, help="default: each model's")
     parser.add_argument("--prefix-budget", type=float, default=900.0, help="seconds")
-    parser.add_argument("--target-fraction", type=float, default=0.95)
     parser.add_argument("--image-words", default="auto")
-    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--peer", choices=("none", "recbole"), default="none")
+    parser.add_argument("--peer-seeds", default=None, help="default: --seeds")
     parser.add_argument(
-        "--reuse", action="store_true", help="keep runs whose result.json already exists"
+        "--peer-budget", type=float, default=None, help="seconds of RecBole training per seed"
     )
-    args = parser.parse_args()
-    args.data = args.data or fetch_movielens_100k()
+    parser.add_argument("--rerun", action="store_true", help="ignore saved per-seed results")
+    parser.add_argument(
+        "--quick", action="store_true", help="bundled sample, 2 epochs, 1 seed: checks the script"
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.data = args.data or "sample"
+        args.seeds, args.max_epochs, args.pretrain_epochs = "1", 2, 1
+        args.image_words = "none"
+        args.runs = args.runs or "sasrec,mp4sr"
+    resolve_data(args)
+    args.seeds = [int(s) for s in str(args.seeds).split(",")]
+    peer_seeds = args.peer_seeds.split(",") if args.peer_seeds else args.seeds
+    args.peer_seeds = [int(s) for s in peer_seeds]
+    args.runs = (args.runs or DEFAULT_RUNS[args.kind]).split(",")
+    unknown = [r for r in args.runs if r not in RUNS]
+    if unknown:
+        parser.error(f"unknown runs {unknown}; choose from {', '.join(RUNS)}")
+    if args.out is None:
+        args.out = Path("benchmarks/results") / {"hm": "hm", "ml-100k": "ml-100k"}.get(
+            args.kind, "encoder"
+        )
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    wanted = set(args.runs.split(","))
     results = []
-    for name, slug in SLUGS.items():
-        if slug not in wanted:
-            continue
-        saved = args.out / slug / "result.json"
-        if args.reuse and saved.exists():
-            print(f"== {name}: reusing {saved}", flush=True)
+    jobs = [(slug, seed) for slug in args.runs for seed in args.seeds]
+    if args.peer == "recbole":
+        jobs += [(PEER_SLUG, seed) for seed in args.peer_seeds]
+    for slug, seed in jobs:
+        saved = args.out / slug / f"seed-{seed}" / "result.json"
+        if saved.exists() and not args.rerun:
+            print(f"== {slug} seed {seed}: reusing {saved}", flush=True)
             results.append(json.loads(saved.read_text()))
             continue
-        print(f"== {name}", flush=True)
-        results.append(run_in_process(name, args))
+        print(f"== {slug} seed {seed}", flush=True)
+        result = run_peer(seed, args) if slug == PEER_SLUG else run_in_process(slug, seed, args)
         saved.parent.mkdir(parents=True, exist_ok=True)
-        saved.write_text(json.dumps(results[-1], indent=2, default=str))
-        print(json.dumps({k: results[-1][k] for k in ("epochs", "train_seconds")}), flush=True)
+        saved.write_text(json.dumps(result, indent=2, default=str))
+        results.append(result)
+        print(
+            f"   best epoch {result['best_epoch']} of {result['epochs']}, "
+            f"{result['seconds_to_best']:.0f} s to it; test N@10 "
+            + ", ".join(f"{p} {result['test'][p]['ndcg@10']:.4f}" for p in result["test"]),
+            flush=True,
+        )
     print(write_report(results, args))
 
 
