@@ -166,6 +166,15 @@ def _fail(error: Exception) -> None:
     raise typer.Exit(1)
 
 
+def _echo_unknown_history(summary) -> None:
+    """One line when rows named history items their catalogue lacks (kept, ids left out)."""
+    if summary.unknown_history_ids:
+        typer.echo(
+            f"{summary.unknown_history_ids} history ids in {summary.rows_with_unknown_history} "
+            "rows are not in the catalogue: left out of those histories, the rows kept"
+        )
+
+
 @app.command()
 def features(
     data: DataOpt = None,
@@ -489,6 +498,7 @@ def headlines_command(
             f"({summary.rows_per_second:.2f} rows/s; {summary.already_done} were already done); "
             f"{out} has {summary.total_rows} rows"
         )
+        _echo_unknown_history(summary)
         if summary.report.num_skipped:
             typer.echo(f"skipped: {summary.report.summary()}")
 
@@ -668,6 +678,7 @@ def covers_command(
             f"({summary.rows_per_second:.2f} rows/s; {summary.already_done} were already done); "
             f"{out / 'covers.jsonl'} has {summary.total_rows} rows"
         )
+        _echo_unknown_history(summary)
         if summary.report.num_skipped:
             typer.echo(f"skipped: {summary.report.summary()}")
 
@@ -948,6 +959,35 @@ def demo_command(
     except USER_ERRORS as error:
         _fail(error)
     launch_demo(demo, host, port)
+
+
+data_app = typer.Typer(help="Look at data files before a long run.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("check")
+def data_check_command(
+    file: Annotated[Path, typer.Argument(help="One data file (news.tsv, behaviors.tsv, ...).")],
+    data_format: Annotated[
+        str, typer.Option("--format", help="auto | pens | mind | recbole | lamp | native")
+    ] = "auto",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object (rows, users, pairs, repairs...).")
+    ] = False,
+    skip_invalid: SkipOpt = False,
+) -> None:
+    """What FILE holds: rows, users, items, pairs, unknown ids, repairs, skipped rows by
+    reason and the first rows. Reads PENS news/train/valid/personalized_test, MIND
+    news/behaviors, RecBole .inter/.item/.user, LaMP-4 JSON and pmgen JSONL/CSV. A row
+    that cannot be read stops it with file:line: field (exit 1) unless --skip-invalid.
+    """
+    from pmgen.data.inspect import check_file, render
+
+    try:
+        check = check_file(file, data_format, skip_invalid=skip_invalid)
+    except USER_ERRORS as error:
+        _fail(error)
+    typer.echo(check.to_json() if as_json else render(check))
 
 
 if __name__ == "__main__":

@@ -33,6 +33,9 @@ class JobSummary:
     total_rows: int  # rows in the output at the end (after the merge)
     seconds: float
     report: ReadReport
+    # of the rows written: history ids not in the catalogue (left out), and rows with any
+    unknown_history_ids: int = 0
+    rows_with_unknown_history: int = 0
 
     @property
     def rows_per_second(self) -> float:
@@ -63,8 +66,10 @@ def run_batch_job(
     seed ``seed + index of its first row``, so a resumed run makes the same records.
 
     ``requests(report)`` opens a fresh stream of the requests (called twice: once to
-    count the rows left, once to do them). ``state`` is accelerate's process state
-    (``user_models.runtime.process_state()``); None means one process.
+    count the rows left, once to do them). A request's ``unknown_history_ids`` (history
+    ids its catalogue lacks) are summed over the rows written into the summary.
+    ``state`` is accelerate's process state (``user_models.runtime.process_state()``);
+    None means one process.
     """
     from tqdm.auto import tqdm
 
@@ -94,7 +99,7 @@ def run_batch_job(
     total = sum(1 for _ in my_rows(ReadReport(skip_invalid=True)))
     report = ReadReport(skip_invalid=skip_invalid)
     shard = JsonlShardWriter(out, rank, world)
-    written = 0
+    written = unknown = rows_with_unknown = 0
     start = time.perf_counter()
     bar = tqdm(
         total=total,
@@ -107,6 +112,9 @@ def run_batch_job(
         for batch in _batches(my_rows(report), batch_size):
             shard.write(writer.write(batch, seed=seed + batch[0].index))
             written += len(batch)
+            counts = [getattr(request, "unknown_history_ids", 0) for request in batch]
+            unknown += sum(counts)
+            rows_with_unknown += sum(1 for n in counts if n)
             bar.update(len(batch))
     finally:
         bar.close()
@@ -114,4 +122,5 @@ def run_batch_job(
     if state is not None:
         state.wait_for_everyone()
     rows = merge_outputs(out) if main else 0
-    return JobSummary(written, len(done), rows, time.perf_counter() - start, report)
+    seconds = time.perf_counter() - start
+    return JobSummary(written, len(done), rows, seconds, report, unknown, rows_with_unknown)

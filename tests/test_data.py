@@ -475,6 +475,21 @@ def test_split_tsv_names_the_field(tmp_path: Path) -> None:
         split_tsv("1\t2\t3\t4", columns, "f.tsv", 5, ReadReport())
 
 
+def test_repairs_are_counted_kept_merged_and_summarised() -> None:
+    report = ReadReport(max_examples=1)
+    report.rows_read = 2
+    report.repaired("t.tsv", 3, "rewrite_titles", "joined a tab", kind="tab")
+    report.repaired("t.tsv", 9, "rewrite_titles", "joined a tab", kind="tab")
+    assert report.num_repairs == 2 and report.repairs == [
+        "t.tsv:3: field 'rewrite_titles': joined a tab"
+    ]
+    other = ReadReport()
+    other.repaired("u.tsv", 1, None, "kept an empty title", kind="empty")
+    report.merge(other)
+    assert report.repaired_kinds == {"tab": 2, "empty": 1} and len(report.repairs) == 1
+    assert report.summary() == "read 2 rows, none skipped; repaired 3: 2 x tab, 1 x empty"
+
+
 @dataclass
 class Case:
     """One bad input: how to build and read it, where the error is, what survives skipping."""

@@ -92,11 +92,17 @@ def test_corpus_streams_a_generator() -> None:
     assert scores.rows == rows
 
 
+def test_an_empty_reference_scores_zero_and_stays_in_the_mean() -> None:
+    # a PENS user who left one title empty: the pair counts, with ROUGE 0 (issue 12)
+    for scheme in RougeScheme:
+        assert rouge_f1("a b", "", scheme).as_tuple() == (0.0, 0.0, 0.0)
+        assert rouge_f1("a b", "  ", scheme).as_tuple() == (0.0, 0.0, 0.0)
+    scores = corpus_rouge(["a b", "c d", ""], ["a b", "...", ""])
+    _close(scores, (100.0 / 3, 100.0 / 3, 100.0 / 3))
+    assert (scores.rows, scores.empty_references, scores.empty_outputs) == (3, 2, 1)
+
+
 def test_bad_input_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match="reference headline '' is empty"):
-        rouge_f1("a b", "")
-    with pytest.raises(ValueError, match=r"row 1: reference headline '\.\.\.' is empty"):
-        corpus_rouge(["a", "b"], ["a", "..."])
     with pytest.raises(ValueError, match="references end after 1 rows"):
         corpus_rouge(["a", "b"], ["a"])
     with pytest.raises(ValueError, match="candidates end after 0 rows"):

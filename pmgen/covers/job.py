@@ -23,7 +23,7 @@ from pipelines.layout import Layout
 from pipelines.poster import PosterComposer
 from pmgen.data.catalogue import Item
 from pmgen.data.errors import InvalidInputError, ReadReport
-from pmgen.headlines.job import NO_KNOWN_HISTORY
+from pmgen.headlines.job import NO_KNOWN_HISTORY, unknown_note
 from pmgen.headlines.requests import HeadlineRequest
 from pmgen.jobs import JobSummary, run_batch_job
 
@@ -205,7 +205,10 @@ class CoverWriter:
                 request.path, request.line, "item", f"item {request.item_id!r} is not in the items"
             )
         if not request.history_ids:
-            return InvalidInputError(request.path, request.line, "history", "empty history")
+            reason = "empty history" + unknown_note(request)
+            return InvalidInputError(
+                request.path, request.line, "history", reason, kind="empty history"
+            )
         soft = self.method.uses_soft and self.background is Background.GENERATE
         if soft and not self.user_encoder.known(request.history_ids):
             return InvalidInputError(request.path, request.line, "history", NO_KNOWN_HISTORY)
@@ -364,6 +367,7 @@ class CoverWriter:
             "placement": posters[best].placement,
             "candidates": [entries[j] for j in order],
             "rerank": config.rerank,
+            "unknown_history_ids": request.unknown_history_ids,
         }
         if words:
             record["keywords"] = words

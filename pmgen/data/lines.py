@@ -10,6 +10,7 @@ from pmgen.data.errors import InvalidInputError, ReadReport
 
 NOT_UTF8 = "not valid UTF-8"
 WRONG_COLUMNS = "wrong number of columns"
+TAB_IN_TEXT = "tab inside the last column"
 
 
 def iter_lines(
@@ -54,17 +55,35 @@ def split_tsv(
     path: str | Path,
     line: int,
     report: ReadReport,
+    *,
+    free_text_last: bool = False,
 ) -> dict[str, str] | None:
     """Split one tab-separated line into ``{column name: cell}``, checking the column count.
 
-    Trailing empty cells beyond ``columns`` are tolerated (some exports end rows with a
-    tab). A wrong count goes to ``report.invalid`` naming the first missing column (too
-    few) or the last expected one (too many); ``None`` is returned when it is skipped.
+    Cells are taken literally: TSV files such as PENS and MIND are not CSV-quoted, so a
+    cell wrapped in double quotes keeps its quotes. Trailing empty cells beyond
+    ``columns`` are dropped (some exports end rows with a tab). A wrong count goes to
+    ``report.invalid`` naming the first missing column (too few) or the last expected one
+    (too many); ``None`` is returned when it is skipped.
+
+    ``free_text_last`` is for files whose last column is text a person typed (PENS
+    ``rewrite_titles``): there, cells past the last column can only be that text cut at a
+    tab typed inside it, so they are joined back to it with their tab and the repair goes
+    to ``report.repaired``. Leave it off where the last column is not free text: a tab in
+    any earlier column shifts every later one, and that is an error.
     """
     cells = text.split("\t")
     expected = len(columns)
-    if len(cells) > expected and not any(c.strip() for c in cells[expected:]):
-        cells = cells[:expected]
+    while len(cells) > expected and not cells[-1].strip():
+        cells.pop()
+    if len(cells) > expected and free_text_last:
+        found = len(cells)
+        cells[expected - 1 :] = ["\t".join(cells[expected - 1 :])]
+        what = (
+            f"{found} tab-separated cells for {expected} columns: the last {found - expected + 1} "
+            "joined with their tab (typed inside the text)"
+        )
+        report.repaired(path, line, columns[-1], what, kind=TAB_IN_TEXT)
     if len(cells) != expected:
         field = columns[len(cells)] if len(cells) < expected else columns[-1]
         reason = f"expected {expected} tab-separated columns, found {len(cells)}"
@@ -79,12 +98,13 @@ def iter_tsv(
     report: ReadReport,
     *,
     header: bool | None = None,
+    free_text_last: bool = False,
 ) -> Iterator[tuple[int, dict[str, str]]]:
     """Yield ``(line_number, {column: cell})`` for each valid row of a TSV file, streaming.
 
     ``header=True`` requires a first line naming ``columns`` (compared ignoring case,
     spaces and punctuation), ``False`` means there is none, and ``None`` skips the first
-    line only if it names the columns.
+    line only if it names the columns. ``free_text_last``: see :func:`split_tsv`.
     """
     wanted = [_normalise(c) for c in columns]
     first = True
@@ -103,6 +123,6 @@ def iter_tsv(
                 reason = f"expected a header row naming: {', '.join(columns)}"
                 report.invalid(InvalidInputError(path, number, None, reason, kind="bad header"))
                 continue
-        row = split_tsv(text, columns, path, number, report)
+        row = split_tsv(text, columns, path, number, report, free_text_last=free_text_last)
         if row is not None:
             yield number, row

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pmgen.data.catalogue import Interactions, Item
@@ -34,6 +34,8 @@ LOG_COLUMNS = (
 )
 TEST_COLUMNS = ("userid", "clicknewsID", "posnewID", "rewrite_titles")
 LOG_FILES = ("train.tsv", "valid.tsv")
+EMPTY_TITLE = "empty title kept as an empty reference"
+TITLES_DO_NOT_MATCH = "titles do not match targets"
 
 _TITLE_SEPARATOR = re.compile(r";;|#TAB#")
 
@@ -108,7 +110,9 @@ def read_pens(
 class PensTestRow:
     """One user of ``personalized_test.tsv``: history, target news and the user's own titles.
 
-    ``titles[i]`` is the headline the user wrote for ``targets[i]``.
+    ``titles[i]`` is the headline the user wrote for ``targets[i]``. ``empty_titles``
+    holds the positions ``i`` whose title the user left empty: the pair is kept (the
+    released file has one) and scored as an empty reference, ROUGE 0.
     """
 
     user_id: str
@@ -116,6 +120,11 @@ class PensTestRow:
     targets: list[str]
     titles: list[str]
     line: int = 0
+    empty_titles: list[int] = field(default_factory=list)
+
+    @property
+    def num_pairs(self) -> int:
+        return len(self.targets)
 
 
 def iter_pens_test(
@@ -128,35 +137,54 @@ def iter_pens_test(
     """Yield the rows of a PENS ``personalized_test.tsv`` lazily, one at a time.
 
     Id lists may be separated by commas or spaces; rewritten titles by ``;;`` (the
-    released file) or ``#TAB#`` (one copy of the docs). A row needs as many titles as
-    target ids. With ``items`` given, unknown ids raise, or with ``skip_invalid`` are
-    dropped from the history (an unknown target drops the target and its title).
+    released file) or ``#TAB#`` (one copy of the docs). Two slips of hand-typed data are
+    repaired and reported through ``report.repaired`` (``file:line: field: what``): a tab
+    typed inside a title (the row has more than 4 cells; the extra ones belong to
+    ``rewrite_titles``, joined back with their tab), and an empty title among the others
+    (kept, its position in ``empty_titles``). What cannot be repaired is invalid: a row
+    whose number of titles differs from its number of target ids. With ``items`` given,
+    unknown ids raise, or with ``skip_invalid`` are dropped from the history (an unknown
+    target drops the target and its title).
     """
     report = report if report is not None else ReadReport(skip_invalid=skip_invalid)
-    for line, row in iter_tsv(path, TEST_COLUMNS, report):
+    for line, row in iter_tsv(path, TEST_COLUMNS, report, free_text_last=True):
         user = row["userid"].strip()
         if not user:
             report.invalid(missing_field(path, line, "userid"))
             continue
         history = split_ids(row["clicknewsID"])
         targets = split_ids(row["posnewID"])
-        raw_titles = row["rewrite_titles"].strip()
-        titles = [t.strip() for t in _TITLE_SEPARATOR.split(raw_titles)] if raw_titles else []
+        titles = [t.strip() for t in _TITLE_SEPARATOR.split(row["rewrite_titles"].strip())]
         if not targets:
             report.invalid(missing_field(path, line, "posnewID"))
             continue
-        if len(titles) != len(targets) or not all(titles):
-            reason = f"{len(targets)} target ids but {sum(map(bool, titles))} non-empty titles"
-            kind = "titles do not match targets"
+        if len(titles) != len(targets):
+            reason = f"{len(targets)} target ids but {len(titles)} titles (separated by ';;')"
+            kind = TITLES_DO_NOT_MATCH
             report.invalid(InvalidInputError(path, line, "rewrite_titles", reason, kind=kind))
             continue
+        positions = list(range(len(targets)))
         if items is not None:
             history = known_ids(history, items, path, line, "clicknewsID", report)
             kept = set(known_ids(targets, items, path, line, "posnewID", report))
-            pairs = [(t, title) for t, title in zip(targets, titles, strict=True) if t in kept]
-            if not pairs:
+            positions = [i for i in positions if targets[i] in kept]
+            if not positions:
                 continue
-            targets = [t for t, _ in pairs]
-            titles = [title for _, title in pairs]
+        empty = []
+        for new, old in enumerate(positions):
+            if not titles[old]:
+                empty.append(new)
+                what = (
+                    f"title {old + 1} of {len(titles)} (for {targets[old]}) is empty: "
+                    "the pair is kept and scored as an empty reference (ROUGE 0)"
+                )
+                report.repaired(path, line, "rewrite_titles", what, kind=EMPTY_TITLE)
         report.rows_read += 1
-        yield PensTestRow(user, history, targets, titles, line)
+        yield PensTestRow(
+            user,
+            history,
+            [targets[i] for i in positions],
+            [titles[i] for i in positions],
+            line,
+            empty,
+        )

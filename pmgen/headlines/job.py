@@ -86,7 +86,10 @@ class HeadlineWriter:
     def usable(self, request: HeadlineRequest) -> InvalidInputError | None:
         """Why a request cannot be served with this set-up, or None."""
         if not any(t.strip() for t in request.history_titles):
-            return InvalidInputError(request.path, request.line, "history", NO_HISTORY_TITLES)
+            reason = NO_HISTORY_TITLES + unknown_note(request)
+            return InvalidInputError(
+                request.path, request.line, "history", reason, kind=NO_HISTORY_TITLES
+            )
         needs_vector = self.method.uses_soft or self.config.rerank == "click"
         if needs_vector and not self.user_encoder.known(request.history_ids):
             return InvalidInputError(request.path, request.line, "history", NO_KNOWN_HISTORY)
@@ -164,6 +167,7 @@ class HeadlineWriter:
             "candidates": ranked,
             "method": self.method.value,
             "rerank": self.config.rerank,
+            "unknown_history_ids": request.unknown_history_ids,
         }
         if titles is not None:
             record["history_titles_used"] = titles[i]
@@ -172,6 +176,14 @@ class HeadlineWriter:
         if request.references:
             record["references"] = request.references
         return record
+
+
+def unknown_note(request: HeadlineRequest) -> str:
+    """`` (3 history ids are not in the catalogue)`` when some were left out, else ``""``."""
+    n = request.unknown_history_ids
+    if not n:
+        return ""
+    return f" ({n} history {'id is' if n == 1 else 'ids are'} not in the catalogue)"
 
 
 def _cut(text: str, max_words: int) -> str:

@@ -4,6 +4,11 @@ A request carries the article body (never its original title: that would leak th
 answer), the user's history as item ids and titles, and the reference headline(s)
 when the data set has them. Readers yield requests lazily with a running ``index``
 (the request's position in input order), so a 100k-row file is never held in memory.
+
+History ids the catalogue does not hold are common in real data (published MIND
+subsets keep every user's full history but only a slice of the news): they are left
+out of the history, counted in ``unknown_history_ids``, and the row is kept. A row
+fails only when its target cannot be written for: unknown, or without a body.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from enum import Enum
 from pathlib import Path
 
 from pmgen.data.catalogue import Item
-from pmgen.data.checks import known_ids, missing_field, split_ids
+from pmgen.data.checks import UNKNOWN_ID, missing_field, split_ids
 from pmgen.data.errors import InvalidInputError, ReadReport
 from pmgen.data.jsonio import iter_jsonl
 from pmgen.data.lamp import iter_lamp_questions
@@ -50,6 +55,7 @@ class HeadlineRequest:
     references: list[str] = field(default_factory=list)
     path: str = ""  # where the request was read, for messages
     line: int = 0
+    unknown_history_ids: int = 0  # history ids not in the catalogue, left out of history_ids
 
     @property
     def row_id(self) -> str:
@@ -113,6 +119,12 @@ def _titles(ids: list[str], items: Mapping[str, Item]) -> list[str]:
     return [items[i].title for i in ids if items[i].title.strip()]
 
 
+def _known_history(ids: list[str], items: Mapping[str, Item]) -> tuple[list[str], int]:
+    """The history ids the catalogue holds, in order, and how many it does not."""
+    known = [i for i in ids if i in items]
+    return known, len(ids) - len(known)
+
+
 def _target(
     user: str,
     item_id: str,
@@ -121,8 +133,14 @@ def _target(
     where: tuple[Path, int, str],
     report: ReadReport,
     references: list[str] | None = None,
+    unknown_history_ids: int = 0,
 ) -> HeadlineRequest | None:
+    """The request for ``item_id``, or None (reported) when it has no body to write from."""
     path, line, field_name = where
+    if item_id not in items:
+        reason = f"{UNKNOWN_ID} {item_id!r}: no article body to write a headline for"
+        report.invalid(InvalidInputError(path, line, field_name, reason, kind=UNKNOWN_ID))
+        return None
     item = items[item_id]
     if not item.body.strip():
         report.invalid(InvalidInputError(path, line, field_name, f"{NO_BODY} ({item_id!r})"))
@@ -138,14 +156,18 @@ def _target(
         references=references if references is not None else [item.title],
         path=str(path),
         line=line,
+        unknown_history_ids=unknown_history_ids,
     )
 
 
 def _pens(path: Path, items: Mapping[str, Item], report: ReadReport) -> Iterator[HeadlineRequest]:
-    for row in iter_pens_test(path, items, report=report):
+    """One request per (target, title) pair; a title the user left empty is kept as an
+    empty reference (scored 0), as the reader marks it."""
+    for row in iter_pens_test(path, report=report):
+        history, unknown = _known_history(row.history, items)
         for target, title in zip(row.targets, row.titles, strict=True):
             where = (path, row.line, "posnewID")
-            request = _target(row.user_id, target, row.history, items, where, report, [title])
+            request = _target(row.user_id, target, history, items, where, report, [title], unknown)
             if request is not None:
                 yield request
 
@@ -157,10 +179,11 @@ def _mind(path: Path, items: Mapping[str, Item], report: ReadReport) -> Iterator
         if not user:
             report.invalid(missing_field(path, line, "UserID"))
             continue
-        history = known_ids(split_ids(row["History"]), items, path, line, "History", report)
+        history, unknown = _known_history(split_ids(row["History"]), items)
         clicked = [t[: -len("-1")] for t in row["Impressions"].split() if t.endswith("-1")]
-        for target in known_ids(clicked, items, path, line, "Impressions", report):
-            request = _target(user, target, history, items, (path, line, "Impressions"), report)
+        for target in clicked:
+            where = (path, line, "Impressions")
+            request = _target(user, target, history, items, where, report, None, unknown)
             if request is not None:
                 report.rows_read += 1
                 yield request
@@ -170,7 +193,8 @@ def _pmgen(path: Path, items: Mapping[str, Item], report: ReadReport) -> Iterato
     """``{"user_id", "history", "item_id" | "article" [, "category", "reference"]}`` per line.
 
     Without ``item_id`` or ``article`` the user's last history item is the target and
-    the rest is the history (leave-one-out, as for the bundled sample's users.jsonl).
+    the rest is the history (leave-one-out, as for the bundled sample's users.jsonl), so
+    that last id must be in the catalogue.
     """
     for line, value in iter_jsonl(path, report):
         if not isinstance(value, dict):
@@ -184,21 +208,22 @@ def _pmgen(path: Path, items: Mapping[str, Item], report: ReadReport) -> Iterato
         if not isinstance(history, list):
             report.invalid(InvalidInputError(path, line, "history", "expected a list of ids"))
             continue
-        history = known_ids([str(h) for h in history], items, path, line, "history", report)
+        history = [str(h) for h in history]
         article, item_id = value.get("article"), value.get("item_id")
         reference = value.get("reference")
         references = [reference] if isinstance(reference, str) and reference.strip() else None
+        target_field = "item_id"
         if article is None and item_id is None:
             if len(history) < 2:
                 reason = "no item_id or article, and too short a history to hold one out"
                 report.invalid(InvalidInputError(path, line, "history", reason))
                 continue
-            history, item_id = history[:-1], history[-1]
+            history, item_id, target_field = history[:-1], history[-1], "history"
+        history, unknown = _known_history(history, items)
         if item_id is not None:
-            if not known_ids([str(item_id)], items, path, line, "item_id", report):
-                continue
+            where = (path, line, target_field)
             request = _target(
-                str(user), str(item_id), history, items, (path, line, "item_id"), report, references
+                str(user), str(item_id), history, items, where, report, references, unknown
             )
         elif not isinstance(article, str) or not article.strip():
             report.invalid(InvalidInputError(path, line, "article", "empty text"))
@@ -215,6 +240,7 @@ def _pmgen(path: Path, items: Mapping[str, Item], report: ReadReport) -> Iterato
                 references=references or [],
                 path=str(path),
                 line=line,
+                unknown_history_ids=unknown,
             )
         if request is not None:
             report.rows_read += 1

@@ -32,6 +32,7 @@ class JobScores:
     fidelity: float
     click: float | None
     empty_outputs: int
+    empty_references: int = 0  # pairs whose reference (the user's title) is empty: ROUGE 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -39,7 +40,8 @@ class JobScores:
 
 def summarize(records: Iterable[dict], by: str = "logprob") -> JobScores:
     """Mean scores of the headlines chosen ``by`` over all records (ROUGE where references
-    exist, PENS protocol: first reference, lowercased, an empty output scored as PENS does)."""
+    exist, PENS protocol: first reference, lowercased, an empty output scored as PENS does;
+    a reference the user left empty scores 0 and stays in the mean)."""
     outputs, references = [], []
     totals = {"personalization": 0.0, "fidelity": 0.0, "click": 0.0}
     rows = clicks = 0
@@ -66,6 +68,7 @@ def summarize(records: Iterable[dict], by: str = "logprob") -> JobScores:
         fidelity=totals["fidelity"] / rows,
         click=totals["click"] / clicks if clicks else None,
         empty_outputs=rouge.empty_outputs if rouge else 0,
+        empty_references=rouge.empty_references if rouge else 0,
     )
 
 

@@ -22,6 +22,12 @@ none. Neither needs a network (``evaluate.load("rouge")`` would fetch from the h
 One pair scored alone (:func:`rouge_f1`): an empty generated headline scores 0 on all
 three. Over a corpus (:func:`corpus_rouge`) it is scored as PENS does by default (as
 the word "news"), or as 0 with ``empty="zero"``.
+
+An empty reference (the released ``personalized_test.tsv`` has one title a user left
+empty) scores 0 on all three under both schemes: F1 against a reference with no words
+is 0, and the pair stays in the mean, so a corpus is averaged over every (target, title)
+pair of the file. (The ``rouge`` package PENS calls raises "Reference is empty." on such
+a pair instead; pmgen keeps the pair and counts it in ``empty_references``.)
 """
 
 from __future__ import annotations
@@ -56,7 +62,8 @@ class RougeScores:
     """ROUGE-1, ROUGE-2 and ROUGE-L F1 in percent (0-100), as the PENS paper reports them.
 
     ``rows`` is how many (candidate, reference) pairs were averaged; ``empty_outputs``
-    how many of their candidates were empty.
+    how many of their candidates were empty, ``empty_references`` how many references
+    (each of those pairs scored 0).
     """
 
     rouge1: float
@@ -64,6 +71,7 @@ class RougeScores:
     rouge_l: float
     rows: int = 1
     empty_outputs: int = 0
+    empty_references: int = 0
 
     def as_tuple(self) -> tuple[float, float, float]:
         return (self.rouge1, self.rouge2, self.rouge_l)
@@ -163,15 +171,18 @@ def _rouge_score_pair(candidate: str, reference: str) -> tuple[float, float, flo
     return (result["rouge1"].fmeasure, result["rouge2"].fmeasure, result["rougeL"].fmeasure)
 
 
+def _is_empty_reference(reference: str, scheme: RougeScheme) -> bool:
+    """True if ``reference`` has no words to match (for PENS: nothing but dots and spaces)."""
+    return not reference.strip() or (scheme is RougeScheme.PENS and not _pens_sentences(reference))
+
+
 def _pair(candidate: str, reference: str, scheme: RougeScheme) -> tuple[float, float, float]:
     if not isinstance(candidate, str) or not isinstance(reference, str):
         raise TypeError(
             f"candidate and reference must be strings, got {type(candidate).__name__} "
             f"and {type(reference).__name__}"
         )
-    if not reference.strip() or (scheme is RougeScheme.PENS and not _pens_sentences(reference)):
-        raise ValueError(f"reference headline {reference!r} is empty: there is nothing to match")
-    if not candidate.strip():
+    if not candidate.strip() or _is_empty_reference(reference, scheme):
         return (0.0, 0.0, 0.0)
     if scheme is RougeScheme.PENS:
         return _pens_pair(candidate, reference)
@@ -183,8 +194,8 @@ def rouge_f1(
 ) -> RougeScores:
     """ROUGE-1/2/L F1 (percent) of one generated headline against one reference.
 
-    Case does not matter. An empty (or white-space) candidate scores 0 on all three;
-    an empty reference is a ValueError.
+    Case does not matter. An empty (or white-space) candidate, or an empty reference,
+    scores 0 on all three.
     """
     empty = not isinstance(candidate, str) or not candidate.strip()
     r1, r2, rl = _pair(candidate, reference, _scheme(scheme))
@@ -201,17 +212,20 @@ def corpus_rouge(
 
     The i-th candidate is scored against the i-th reference and the F values averaged,
     as PENS does. An empty candidate is scored as the word "news" (``empty="pens"``) or
-    as 0 (``empty="zero"``); ``empty_outputs`` counts them. Raises ValueError when the
-    two differ in length, there are no rows, or a reference is empty.
+    as 0 (``empty="zero"``); ``empty_outputs`` counts them. A pair whose reference is
+    empty scores 0 and stays in the mean; ``empty_references`` counts them. Raises
+    ValueError when the two differ in length or there are no rows.
     """
     chosen, policy = _scheme(scheme), _empty_policy(empty)
     totals = [0.0, 0.0, 0.0]
-    rows = empties = 0
+    rows = empties = empty_references = 0
     for row, (candidate, reference) in enumerate(_zip_same_length(candidates, references)):
         if isinstance(candidate, str) and not candidate.strip():
             empties += 1
             if policy is EmptyOutput.PENS:
                 candidate = PENS_EMPTY_REPLACEMENT
+        if isinstance(reference, str) and _is_empty_reference(reference, chosen):
+            empty_references += 1
         try:
             scores = _pair(candidate, reference, chosen)
         except (TypeError, ValueError) as exc:
@@ -221,7 +235,9 @@ def corpus_rouge(
     if rows == 0:
         raise ValueError("no rows to score: candidates and references are empty")
     r1, r2, rl = (100 * total / rows for total in totals)
-    return RougeScores(r1, r2, rl, rows=rows, empty_outputs=empties)
+    return RougeScores(
+        r1, r2, rl, rows=rows, empty_outputs=empties, empty_references=empty_references
+    )
 
 
 def _zip_same_length(
