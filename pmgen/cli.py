@@ -969,7 +969,7 @@ app.add_typer(data_app, name="data")
 def data_check_command(
     file: Annotated[Path, typer.Argument(help="One data file (news.tsv, behaviors.tsv, ...).")],
     data_format: Annotated[
-        str, typer.Option("--format", help="auto | pens | mind | recbole | lamp | native")
+        str, typer.Option("--format", help="auto | pens | mind | recbole | lamp | hm | native")
     ] = "auto",
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object (rows, users, pairs, repairs...).")
@@ -978,7 +978,8 @@ def data_check_command(
 ) -> None:
     """What FILE holds: rows, users, items, pairs, unknown ids, repairs, skipped rows by
     reason and the first rows. Reads PENS news/train/valid/personalized_test, MIND
-    news/behaviors, RecBole .inter/.item/.user, LaMP-4 JSON and pmgen JSONL/CSV. A row
+    news/behaviors, RecBole .inter/.item/.user, LaMP-4 JSON, H&M articles/customers/
+    transactions CSV and pmgen JSONL/CSV. A row
     that cannot be read stops it with file:line: field (exit 1) unless --skip-invalid.
     """
     from pmgen.data.inspect import check_file, render

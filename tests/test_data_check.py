@@ -344,3 +344,135 @@ def test_an_empty_pens_title_is_a_request_scored_zero(tmp_path):
     scores = summarize(records)
     assert scores.rows == 7 and scores.empty_references == 1
     assert scores.rouge1 == pytest.approx(100 * 6 / 7)  # six exact copies, one empty reference
+
+
+# ------------------------------------------------------------------ H&M
+
+
+HM_ARTICLES = [
+    "article_id,product_code,prod_name,product_type_name,product_group_name,colour_group_name,"
+    "section_name,detail_desc",
+    "0108775015,108775,Strap top,Vest top,Garment Upper body,Black,Womens Basics,Jersey top.",
+    "110065001,110065,OP T-shirt,Bra,Unknown,Off White,Womens Lingerie,",  # no leading zero
+    "0111565001,111565,Stockings,Underwear Tights,Socks & Tights,Black,,Nylon stockings.",
+]
+HM_CUSTOMERS = ["customer_id,FN,Active,age", "c1,,,21.0", "c2,1.0,1.0,45.0"]
+HM_TRANSACTIONS = [
+    "t_dat,customer_id,article_id,price,sales_channel_id",
+    "2018-09-20,c1,0108775015,0.01,2",
+    "2018-09-21,c1,110065001,0.03,1",
+    "2018-09-21,c2,0108775015,0.01,2",
+    "2018-09-22,c2,0123456001,0.02,2",  # an article the articles file lacks
+]
+
+
+def hm_folder(folder: Path, transactions: list[str] = HM_TRANSACTIONS) -> Path:
+    """A tiny H&M sample: a photo for 0108775015 only."""
+    from PIL import Image
+
+    from pmgen.data.hm import photo_path
+
+    write(folder / "articles_train_sample.csv", HM_ARTICLES)
+    write(folder / "customers_sample.csv", HM_CUSTOMERS)
+    write(folder / "transactions_train_sample.csv", transactions)
+    photo = photo_path(folder, "0108775015")
+    photo.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (8, 12), (200, 10, 10)).save(photo)
+    return folder
+
+
+def test_hm_transactions_count_customers_articles_and_unknown_article_ids(tmp_path):
+    folder = hm_folder(tmp_path / "hm")
+    path = folder / "transactions_train_sample.csv"
+    assert detect_kind(path) == detect_kind(path, "hm") == "hm-transactions"
+    found = check_json(str(path), "--format", "hm")
+    assert (found["kind"], found["format"]) == ("hm-transactions", "hm")
+    assert (found["rows"], found["users"], found["items"], found["pairs"]) == (4, 2, 3, 4)
+    assert found["catalogue"] == "articles_train_sample.csv"
+    assert (found["checked_ids"], found["unknown_ids"], found["unknown_distinct_ids"]) == (4, 1, 1)
+    assert found["unknown_ids_by_field"] == {"article_id": 1}
+    assert found["with_images"] == 1  # of the 3 articles bought
+    assert (found["num_skipped"], found["num_repairs"]) == (0, 0)
+    # the reader's own parsing: the id is zero-padded as `--data hm` pads it
+    assert found["examples"][1] == {
+        "line": 3,
+        "t_dat": "2018-09-21",
+        "customer_id": "c1",
+        "article_id": "0110065001",
+        "price": "0.03",
+        "sales_channel_id": "1",
+    }
+    assert any("customers_sample.csv" in note for note in found["notes"])
+
+    human = run(str(path))
+    assert human.exit_code == 0, human.output
+    assert "pairs     4 purchases" in human.output
+    assert "photos    1 of 3 bought articles have a photo under images/" in human.output
+    assert "unknown   1 of 4 ids are not in articles_train_sample.csv" in human.output
+
+    # recognised by its header under another name; without a customers file beside it
+    other = write(tmp_path / "other" / "purchases.csv", HM_TRANSACTIONS)
+    found = check_file(other)
+    assert (found.kind, found.rows, found.unknown_ids) == ("hm-transactions", 4, None)
+    assert any("no customers file" in note for note in found.notes)
+
+
+def test_hm_transactions_bad_rows_stop_or_are_skipped_by_reason(tmp_path):
+    rows = [
+        *HM_TRANSACTIONS,
+        "2018-09-23,c9,0108775015,0.01,2",  # a customer the customers file lacks
+        "23/09/2018,c1,0108775015,0.01,2",  # not YYYY-MM-DD
+        "2018-09-24,,0108775015,0.01,2",  # no customer
+    ]
+    path = hm_folder(tmp_path / "hm", rows) / "transactions_train_sample.csv"
+    result = run(str(path), "--json")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert f"{path}:6: field 'customer_id': unknown customer id 'c9'" in result.output
+    found = check_json(str(path), "--skip-invalid")
+    assert (found["rows"], found["users"], found["pairs"]) == (4, 2, 4)
+    assert found["skipped"] == {
+        "unknown customer id": 1,
+        "bad time": 1,
+        "missing required field": 1,
+    }
+    assert found["skipped_examples"][1].startswith(
+        f"{path}:7: field 't_dat': date '23/09/2018' is not YYYY-MM-DD"
+    )
+
+
+def test_hm_articles_and_customers_files(tmp_path):
+    folder = hm_folder(tmp_path / "hm")
+    articles = folder / "articles_train_sample.csv"
+    assert detect_kind(articles) == "hm-articles"
+    found = check_json(str(articles))
+    assert (found["kind"], found["rows"], found["items"], found["with_images"]) == (
+        "hm-articles",
+        3,
+        3,
+        1,
+    )
+    assert found["users"] is None and found["pairs"] is None and found["unknown_ids"] is None
+    top, bra = found["examples"][:2]
+    assert top["images"] == [str(folder / "images" / "010" / "0108775015.jpg")]
+    assert (bra["id"], bra["category"], "images" in bra) == ("0110065001", "Bra", False)
+    assert "photos    1 of 3 items have a photo under images/" in run(str(articles)).output
+
+    # a photo that does not open: the reader's error, or counted with the article kept
+    (folder / "images" / "010" / "0108775015.jpg").write_bytes(b"not a jpeg")
+    result = run(str(articles))
+    assert result.exit_code == 1
+    assert f"{articles}:2: field 'image': corrupt image file" in result.output
+    found = check_json(str(articles), "--skip-invalid")
+    assert (found["items"], found["with_images"]) == (3, 0)
+    assert found["skipped"] == {"corrupt image file": 1}
+
+    customers = folder / "customers_sample.csv"
+    assert detect_kind(customers, "hm") == "hm-customers"
+    found = check_json(str(customers))
+    assert (found["kind"], found["rows"], found["users"]) == ("hm-customers", 2, 2)
+    assert found["examples"][0]["customer_id"] == "c1"
+
+    # --format hm names what it is not
+    items = write(tmp_path / "native" / "items.csv", ["id,title", "a,Alpha"])
+    result = run(str(items), "--format", "hm")
+    assert result.exit_code == 1 and "not a hm file" in result.output

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import NamedTuple
 
 from pmgen.data.catalogue import Interactions, Item
 from pmgen.data.checks import chronological, has_text, image_problem, known_ids, missing_field
@@ -78,31 +80,41 @@ def read_hm_articles(path: str | Path, report: ReadReport) -> dict[str, tuple[in
     return articles
 
 
+def iter_hm_customers(path: str | Path, report: ReadReport) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield ``(line, row)`` for each row of a customers file with a customer id."""
+    for line, row in iter_csv(path, report, required=("customer_id",)):
+        if not row["customer_id"].strip():
+            report.invalid(missing_field(path, line, "customer_id"))
+            continue
+        yield line, row
+
+
 def read_hm_customers(path: str | Path, report: ReadReport) -> set[str]:
     """The customer ids of a customers file (its other columns are not used)."""
     customers: set[str] = set()
-    for line, row in iter_csv(path, report, required=("customer_id",)):
-        customer = row["customer_id"].strip()
-        if not customer:
-            report.invalid(missing_field(path, line, "customer_id"))
-            continue
-        customers.add(customer)
+    for _, row in iter_hm_customers(path, report):
+        customers.add(row["customer_id"].strip())
         report.rows_read += 1
     return customers
 
 
-def read_hm_transactions(
-    path: str | Path,
-    articles: dict[str, tuple[int, Item]],
-    customers: set[str] | None,
-    report: ReadReport,
-) -> dict[str, list[str]]:
-    """Per customer, the article ids bought, ordered by ``t_dat`` (YYYY-MM-DD; a stable
-    sort, so purchases of one day keep their file order). A purchase of an article the
-    articles file lacks, or (when a customers file is given) by an unknown customer, raises,
-    or with ``skip_invalid`` is dropped and counted. A row per unit bought: buying two of
-    an article is two purchases, as in the file."""
-    events: dict[str, list[tuple[float, str]]] = {}
+class Purchase(NamedTuple):
+    """One transactions row: its line, day (``date.toordinal()``), customer and article."""
+
+    line: int
+    day: int
+    customer: str
+    item_id: str
+    row: dict[str, str]
+
+
+def iter_hm_transactions(
+    path: str | Path, customers: set[str] | None, report: ReadReport
+) -> Iterator[Purchase]:
+    """Yield each purchase of a transactions file whose customer, article id and date
+    (``t_dat``, YYYY-MM-DD) are there and whose customer (when ``customers`` is given) is
+    known; any other row goes to ``report.invalid``. Article ids are zero-padded, not
+    looked up."""
     for line, row in iter_csv(path, report, required=("t_dat", "customer_id", "article_id")):
         customer, item_id = row["customer_id"].strip(), article_id(row["article_id"])
         if not customer or not item_id:
@@ -121,11 +133,56 @@ def read_hm_transactions(
                 InvalidInputError(path, line, "customer_id", reason, kind=UNKNOWN_CUSTOMER)
             )
             continue
-        if not known_ids([item_id], articles, path, line, "article_id", report):
+        yield Purchase(line, day, customer, item_id, row)
+
+
+def read_hm_transactions(
+    path: str | Path,
+    articles: dict[str, tuple[int, Item]],
+    customers: set[str] | None,
+    report: ReadReport,
+) -> dict[str, list[str]]:
+    """Per customer, the article ids bought, ordered by ``t_dat`` (YYYY-MM-DD; a stable
+    sort, so purchases of one day keep their file order). A purchase of an article the
+    articles file lacks, or (when a customers file is given) by an unknown customer, raises,
+    or with ``skip_invalid`` is dropped and counted. A row per unit bought: buying two of
+    an article is two purchases, as in the file."""
+    events: dict[str, list[tuple[float, str]]] = {}
+    for purchase in iter_hm_transactions(path, customers, report):
+        if not known_ids([purchase.item_id], articles, path, purchase.line, "article_id", report):
             continue
-        events.setdefault(customer, []).append((float(day), item_id))
+        events.setdefault(purchase.customer, []).append((float(purchase.day), purchase.item_id))
         report.rows_read += 1
     return chronological(events)
+
+
+def attach_photo(
+    item: Item,
+    folder: str | Path,
+    articles_file: str | Path,
+    line: int,
+    report: ReadReport,
+    *,
+    check_images: bool = True,
+) -> bool:
+    """Give ``item`` its photo (``images/0XX/<id>.jpg`` under ``folder``) if there is one;
+    True if it has one. A photo that does not open (``check_images``) goes to
+    ``report.invalid`` as a problem of the article's row, the article keeping its text."""
+    photo = photo_path(folder, item.item_id)
+    if not photo.is_file():
+        return False
+    problem = image_problem(photo) if check_images else None
+    if problem is not None:
+        kind, reason = problem
+        report.invalid(InvalidInputError(articles_file, line, "image", reason, kind=kind))
+        return False
+    item.images = [photo]
+    return True
+
+
+def find_hm_file(folder: str | Path, names: tuple[str, ...]) -> Path | None:
+    """The first of ``names`` (Kaggle's name, then a sample's) that is a file in ``folder``."""
+    return _find(Path(folder), names, False)
 
 
 def _find(folder: Path, names: tuple[str, ...], required: bool) -> Path | None:
@@ -173,13 +230,6 @@ def read_hm(
     for item_id, (line, item) in articles.items():
         if item_id not in bought:
             continue
-        photo = photo_path(folder, item_id)
-        if photo.is_file():
-            problem = image_problem(photo) if check_images else None
-            if problem is None:
-                item.images = [photo]
-            else:
-                kind, reason = problem
-                report.invalid(InvalidInputError(articles_file, line, "image", reason, kind=kind))
+        attach_photo(item, folder, articles_file, line, report, check_images=check_images)
         items[item_id] = item
     return Interactions(items, sequences, report, name=folder.name or "hm")

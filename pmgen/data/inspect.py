@@ -13,6 +13,18 @@ from typing import Any
 from pmgen.data.catalogue import Item
 from pmgen.data.checks import missing_field, split_ids
 from pmgen.data.errors import InvalidInputError, ReadReport
+from pmgen.data.hm import (
+    ARTICLE_FILES,
+    CUSTOMER_FILES,
+    TRANSACTION_FILES,
+    attach_photo,
+    find_hm_file,
+    iter_hm_customers,
+    iter_hm_transactions,
+    photo_path,
+    read_hm_articles,
+    read_hm_customers,
+)
 from pmgen.data.jsonio import iter_jsonl
 from pmgen.data.lamp import iter_lamp_questions, read_lamp_outputs
 from pmgen.data.lines import iter_tsv
@@ -34,7 +46,7 @@ from pmgen.data.recbole import (
     read_recbole_items,
 )
 
-FAMILIES = ("pens", "mind", "recbole", "lamp", "native")
+FAMILIES = ("pens", "mind", "recbole", "lamp", "hm", "native")
 # every kind of file `pmgen data check` reads: what it is, and what one "pair" of it is
 KINDS: dict[str, tuple[str, str]] = {
     "pens-news": ("PENS news.tsv (News ID, Category, Topic, Headline, News body, ...)", ""),
@@ -53,6 +65,15 @@ KINDS: dict[str, tuple[str, str]] = {
     "recbole-user": ("RecBole atomic users (.user)", ""),
     "lamp-questions": ("LaMP-4 questions JSON (id, input, profile)", "questions (article)"),
     "lamp-outputs": ("LaMP-4 outputs JSON (golds: id, output)", "gold headlines"),
+    "hm-transactions": (
+        "H&M transactions CSV (t_dat, customer_id, article_id, price, sales_channel_id)",
+        "purchases (a row per unit bought)",
+    ),
+    "hm-articles": (
+        "H&M articles CSV (article_id, prod_name, ...; photos images/0XX/<id>.jpg)",
+        "",
+    ),
+    "hm-customers": ("H&M customers CSV (customer_id, FN, Active, age, ...)", ""),
     "native-items": ("pmgen items (items.jsonl / items.csv)", ""),
     "native-users": ("pmgen users.jsonl (user_id, history)", "history entries"),
     "native-requests": (
@@ -76,7 +97,9 @@ class DataCheck:
     ``rows`` are the rows read (after repairs, without the skipped ones); ``users`` and
     ``items`` count distinct ids (``items``: the catalogue's size for a news/items file,
     else the distinct item ids the rows name); ``pairs`` counts what ``pairs_meaning``
-    says (PENS test: (target, title) pairs). ``unknown_ids`` counts the ids (every
+    says (PENS test: (target, title) pairs); ``with_images`` counts the items with a photo
+    (H&M: ``images/0XX/<id>.jpg``; for a transactions file, the bought articles whose photo
+    file is there). ``unknown_ids`` counts the ids (every
     occurrence, of ``checked_ids`` looked up) that the catalogue found beside the file
     (``catalogue``) does not hold, None when there is none to check against.
     ``repairs`` holds the first messages (``file:line: field 'x': what was done``),
@@ -94,6 +117,7 @@ class DataCheck:
     pairs: int | None = None
     pairs_meaning: str = ""
     empty_titles: int = 0
+    with_images: int | None = None
     catalogue: str | None = None
     checked_ids: int | None = None
     unknown_ids: int | None = None
@@ -160,6 +184,12 @@ def _candidates(path: Path) -> list[str]:
         return ["native-users" if name == "users.jsonl" else "native-requests"]
     if suffix == ".csv":
         header = set(_header(next(csv.reader([first]), [])))
+        if name in TRANSACTION_FILES or {"tdat", "customerid", "articleid"} <= header:
+            return ["hm-transactions"]
+        if name in ARTICLE_FILES or {"articleid", "prodname"} <= header:
+            return ["hm-articles"]
+        if name in CUSTOMER_FILES or ("customerid" in header and "articleid" not in header):
+            return ["hm-customers"]
         if {"userid", "itemid"} <= header or name == "interactions.csv":
             return ["native-interactions"]
         return ["native-items"]
@@ -274,6 +304,11 @@ def _catalogue_of(path: Path, kind: str, notes: list[str]) -> tuple[dict[str, An
         if not found.is_file():
             return None, ""
         items = read_recbole_items(found, report)
+    elif family == "hm":
+        articles = find_hm_file(path.parent, ARTICLE_FILES)
+        if articles is None:
+            return None, ""
+        found, items = articles, read_hm_articles(articles, report)
     else:
         names = [n for n in CATALOGUE_NAMES.get(family, ()) if (path.parent / n).is_file()]
         if not names:
@@ -464,6 +499,54 @@ def _native_items(path: Path, report: ReadReport, check: DataCheck) -> None:
         check.examples.append(_item_example(item))
 
 
+def _hm_articles(path: Path, report: ReadReport, check: DataCheck) -> None:
+    """Articles, and the photos under ``images/`` beside the file (each one opened)."""
+    articles = read_hm_articles(path, report)
+    check.items = len(articles)
+    if report.rows_read > len(articles):
+        repeated = report.rows_read - len(articles)
+        check.notes.append(f"{repeated} rows repeat an article id (the first row is kept)")
+    check.with_images = 0
+    for line, item in articles.values():
+        check.with_images += attach_photo(item, path.parent, path, line, report)
+    for _, item in list(articles.values())[:3]:
+        check.examples.append(_item_example(item))
+
+
+def _hm_customers(path: Path, report: ReadReport, tally: _Tally) -> None:
+    for line, row in iter_hm_customers(path, report):
+        tally.users.add(row["customer_id"].strip())
+        tally.example({"line": line, **row})
+        report.rows_read += 1
+
+
+def _hm_transactions(path: Path, report: ReadReport, tally: _Tally, check: DataCheck) -> None:
+    """Purchases, parsed and checked by the H&M reader (date, customer known to the
+    customers file beside this one); article ids are counted against the articles file."""
+    customers_file = find_hm_file(path.parent, CUSTOMER_FILES)
+    customers = None
+    if customers_file is None:
+        check.notes.append("no customers file beside the file: customer ids were not checked")
+    else:
+        customers_report = ReadReport(skip_invalid=True)
+        customers = read_hm_customers(customers_file, customers_report)
+        check.notes.append(
+            f"customer ids checked against the {len(customers):,} in {customers_file.name}"
+        )
+        if customers_report.num_skipped:
+            check.notes.append(
+                f"{customers_file.name}: {customers_report.num_skipped} rows could not be read "
+                f"(`pmgen data check {customers_file}` says why)"
+            )
+    for purchase in iter_hm_transactions(path, customers, report):
+        tally.users.add(purchase.customer)
+        tally.ids([purchase.item_id], "article_id")
+        tally.pairs += 1
+        tally.example({"line": purchase.line, **purchase.row, "article_id": purchase.item_id})
+        report.rows_read += 1
+    check.with_images = sum(photo_path(path.parent, i).is_file() for i in tally.item_ids)
+
+
 def _is_id(value: Any) -> bool:
     return isinstance(value, str | int) and not isinstance(value, bool) and bool(str(value).strip())
 
@@ -561,6 +644,12 @@ def check_file(
         _recbole(path, kind, report, tally, check)
     elif kind.startswith("lamp-"):
         _lamp(path, kind, report, tally, check)
+    elif kind == "hm-transactions":
+        _hm_transactions(path, report, tally, check)
+    elif kind == "hm-articles":
+        _hm_articles(path, report, check)
+    elif kind == "hm-customers":
+        _hm_customers(path, report, tally)
     elif kind == "native-items":
         _native_items(path, report, check)
     elif kind == "native-interactions":
@@ -573,7 +662,7 @@ def check_file(
         check.items = len(tally.item_ids) if kind != "lamp-outputs" else None
         check.pairs = tally.pairs
         check.examples = tally.examples
-    elif kind == "recbole-user":
+    elif kind in ("recbole-user", "hm-customers"):
         check.users = len(tally.users)
         check.examples = tally.examples
     check.examples = check.examples[:max_examples]
@@ -588,7 +677,12 @@ def check_file(
     check.num_skipped = report.num_skipped
     check.skipped = dict(report.skipped)
     check.skipped_examples = list(report.examples)
-    if check.unknown_ids:
+    if check.unknown_ids and check.format == "hm":
+        check.notes.append(
+            "--data hm refuses a purchase of an unknown article unless --skip-invalid "
+            "(which drops that purchase)"
+        )
+    elif check.unknown_ids:
         check.notes.append(
             "headline and cover jobs leave unknown history ids out (counted per row); "
             "training readers refuse unknown ids unless --skip-invalid"
@@ -616,6 +710,12 @@ def render(check: DataCheck) -> str:
         if check.empty_titles:
             pairs += f"; {check.empty_titles} with an empty title (kept, ROUGE 0)"
         lines.append(pairs)
+    if check.with_images is not None:
+        bought = "bought articles" if check.kind == "hm-transactions" else "items"
+        lines.append(
+            f"  photos    {check.with_images:,} of {_number(check.items)} {bought} have a photo "
+            "under images/"
+        )
     if check.unknown_ids is not None:
         unknown = (
             f"  unknown   {_number(check.unknown_ids)} of {_number(check.checked_ids)} ids "
