@@ -82,6 +82,7 @@ def _run_one(slug: str, seed: int, args: argparse.Namespace, queue: mp.Queue) ->
         "seed": seed,
         "protocol": args.protocol,
         "metric": args.metric,
+        "min_context": args.min_context,
     }
     if "supervision" in spec:
         training["supervision"] = spec.pop("supervision")
@@ -403,6 +404,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--patience", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--dropout", type=float, default=None, help="default: each model's")
+    parser.add_argument(
+        "--min-context", type=int, default=0, help="items every training target sees before it"
+    )
     parser.add_argument("--prefix-budget", type=float, default=900.0, help="seconds")
     parser.add_argument("--image-words", default="auto")
     parser.add_argument("--peer", choices=("none", "recbole"), default="none")

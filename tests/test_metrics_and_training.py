@@ -47,6 +47,29 @@ def test_training_windows_cover_every_transition_once():
     assert all(len(w) <= 5 for w in windows)
 
 
+def test_context_windows_supervise_each_transition_once_with_enough_context():
+    from user_models.base import SequenceBatch
+    from user_models.data import context_windows
+
+    seq = list(range(1, 31))  # 29 transitions
+    windows, first = context_windows([seq, [7]], max_len=8, min_context=5)
+    batch = SequenceBatch.from_windows(windows, 8, supervise_from=first)
+    seen = []
+    for row, window in enumerate(windows):
+        for pos in range(len(window) - 1):
+            target = batch.target_seq[row, pos].item()
+            if target:
+                assert target == window[pos + 1]
+                context = window[pos]  # items 1..context come before this target
+                assert pos + 1 >= 6 or context == pos + 1  # >= min_context + 1, or all
+                seen.append((window[pos], target))
+    assert sorted(seen) == [(i, i + 1) for i in range(1, 30)]
+    assert first[0] == 0 and all(f == 5 for f in first[1:])
+    assert len(windows) > len(training_windows([seq], 8))  # overlap costs windows
+    with pytest.raises(ValueError, match="min_context"):
+        context_windows([seq], 8, 8)
+
+
 def cyclic_splits(num_items: int = 30, users: int = 80, seed: int = 0) -> SequenceSplits:
     """Each user walks the item cycle from a random start: the next item is learnable."""
     rng = random.Random(seed)

@@ -33,10 +33,15 @@ class SequenceBatch:
 
     @classmethod
     def from_windows(
-        cls, windows: list[list[int]], max_len: int, last_only: bool = False
+        cls,
+        windows: list[list[int]],
+        max_len: int,
+        last_only: bool = False,
+        supervise_from: list[int] | None = None,
     ) -> SequenceBatch:
         """Inputs are each window but its last item, targets the window shifted by one;
-        with ``last_only`` only the last target is kept (RecBole-style supervision)."""
+        with ``last_only`` only the last target is kept (RecBole-style supervision), with
+        ``supervise_from`` only targets from that position of each window on."""
         item_seq = torch.zeros(len(windows), max_len, dtype=torch.long)
         target_seq = torch.zeros_like(item_seq)
         lengths = torch.zeros(len(windows), dtype=torch.long)
@@ -47,7 +52,8 @@ class SequenceBatch:
             if last_only:
                 target_seq[row, n - 1] = window[-1]
             else:
-                target_seq[row, :n] = torch.tensor(window[1:])
+                first = supervise_from[row] if supervise_from is not None else 0
+                target_seq[row, first:n] = torch.tensor(window[1 + first :])
             lengths[row] = n
         return cls(item_seq, lengths, target_seq)
 

@@ -149,6 +149,9 @@ class TrainingConfig(_JsonConfig):
     max_steps_per_epoch: int | None = None
     metric: str = "recall@20"
     supervision: str = Supervision.EVERY_POSITION.value
+    # every_position: each target sees at least this many items before it (or all there
+    # are); 0 cuts disjoint windows, where a window's first targets see one or two items
+    min_context: int = 0
     max_train_seconds: float | None = None  # stop after the epoch that crosses this budget
     # how validation ranks items: "pmgen" (history removed) or "recbole" (RecBole 1.2's
     # sequential full sort, history kept); see user_models.metrics.Protocol
@@ -163,3 +166,5 @@ class TrainingConfig(_JsonConfig):
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.patience < 1:
             raise ValueError(f"patience must be >= 1, got {self.patience}")
+        if self.min_context < 0:
+            raise ValueError(f"min_context must be >= 0, got {self.min_context}")

@@ -100,15 +100,35 @@ def training_windows(train: list[list[int]], max_len: int) -> list[list[int]]:
     ceil((n - 1) / max_len) windows instead of RecBole's one padded sequence per
     prefix. Windows overlap by one item so every transition is predicted once.
     """
+    return context_windows(train, max_len, min_context=0)[0]
+
+
+def context_windows(
+    train: list[list[int]], max_len: int, min_context: int
+) -> tuple[list[list[int]], list[int]]:
+    """Windows over each sequence where every next-item target has ``min_context`` items
+    (or all there are) before it, and is supervised once: (windows, supervise_from).
+
+    A window supervises its targets from position ``supervise_from[i]`` on. The first
+    window of a sequence supervises all of them; each next one starts ``max_len -
+    min_context`` items later and supervises only the targets the last one did not, so
+    those see at least ``min_context + 1`` items, as a prediction at test time sees up to
+    ``max_len``. ``min_context=0`` gives disjoint windows (the least compute); larger
+    values cost ``max_len / (max_len - min_context)`` times as many windows.
+    """
+    if not 0 <= min_context < max_len:
+        raise ValueError(f"min_context must be in [0, {max_len}), got {min_context}")
+    stride = max_len - min_context
     windows: list[list[int]] = []
+    supervise_from: list[int] = []
     for seq in train:
         if len(seq) < 2:
             continue
         start = 0
         while True:
-            window = seq[start : start + max_len + 1]
-            windows.append(window)
+            windows.append(seq[start : start + max_len + 1])
+            supervise_from.append(0 if start == 0 else min_context)
             if start + max_len + 1 >= len(seq):
                 break
-            start += max_len
-    return windows
+            start += stride
+    return windows, supervise_from

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from user_models.base import SequenceBatch, SequentialRecommender
 from user_models.config import Stage, Supervision, TrainingConfig
-from user_models.data import SequenceSplits, prefix_sequences, training_windows
+from user_models.data import SequenceSplits, context_windows, prefix_sequences
 from user_models.m2se import M2SE
 from user_models.metrics import evaluate_full_sort
 
@@ -192,8 +192,12 @@ class Trainer:
         loss_module, optimizer = acc.prepare(_LossModule(self.model, self.stage), optimizer)
 
         last_only = Supervision(cfg.supervision) is Supervision.LAST_POSITION
-        cut = prefix_sequences if last_only else training_windows
-        windows = cut(self.splits.train, self.model.config.max_len)
+        max_len = self.model.config.max_len
+        supervise_from: list[int] | None = None
+        if last_only:
+            windows = prefix_sequences(self.splits.train, max_len)
+        else:
+            windows, supervise_from = context_windows(self.splits.train, max_len, cfg.min_context)
         if not windows:
             raise ValueError("no training sequence has two or more items; nothing to learn")
         per_process = len(windows) // acc.num_processes
@@ -217,7 +221,10 @@ class Trainer:
             for step in bar:
                 idx = shard[step * cfg.batch_size : (step + 1) * cfg.batch_size]
                 batch = SequenceBatch.from_windows(
-                    [windows[i] for i in idx], self.model.config.max_len, last_only
+                    [windows[i] for i in idx],
+                    max_len,
+                    last_only,
+                    [supervise_from[i] for i in idx] if supervise_from is not None else None,
                 ).to(acc.device)
                 loss = loss_module(batch)
                 optimizer.zero_grad(set_to_none=True)
