@@ -46,23 +46,45 @@ def test_quick_mode_writes_both_protocol_tables_and_reuses_its_runs(tmp_path):
 
 
 def _peer_raw(seed: int, n10: float) -> dict:
+    """What benchmarks/recbole_runner.py writes, cut to the keys the benchmark reads."""
     metrics = {"recall@10": 0.12, "ndcg@10": n10, "recall@20": 0.23, "ndcg@20": 0.087}
+    epoch = {"train_loss": 1.0, "valid_seconds": 1.0}
     return {
         "epochs": [
-            {"epoch": 0, "seconds": 200.0, "train_seconds": 200.0, "valid": {"ndcg@10": 0.02}},
-            {"epoch": 1, "seconds": 150.0, "train_seconds": 350.0, "valid": {"ndcg@10": 0.03}},
-        ],
+            {
+                **epoch,
+                "epoch": 0,
+                "train_seconds": 200.0,
+                "cumulative_train_seconds": 200.0,
+                "valid": {"ndcg@10": 0.02},
+            },
+            {
+                **epoch,
+                "epoch": 1,
+                "train_seconds": 150.0,
+                "cumulative_train_seconds": 350.0,
+                "valid": {"ndcg@10": 0.03},
+            },
+        ],  # fmt: skip
         "best_epoch": 1,
-        "test": {"recbole": metrics, "pmgen": {**metrics, "ndcg@10": n10 * 1.5}},
+        "train_seconds_to_best": 350.0,
+        "train_seconds_total": 350.0,
+        "test": {
+            "recbole": {"evaluator": {**metrics, "ndcg@10": round(n10, 2)}, "recomputed": metrics},
+            "pmgen": {**metrics, "ndcg@10": n10 * 1.5},
+        },
         "peak_rss_mb": 900.0,
         "budget_seconds": 400.0,
-        "stopped_by_budget": True,
+        "stopped_by": "budget",
+        "autograd_anomaly_detection": {"during_training": False},
     }
 
 
 def test_peer_rows_goals_and_time_ratio():
     peer = [encoder.peer_result(_peer_raw(s, 0.06), s) for s in (1, 2)]
     assert peer[0]["seconds_to_best"] == 350.0 and peer[0]["history"][1]["ndcg@10"] == 0.03
+    assert peer[0]["best_epoch"] == 2 and peer[0]["stopped_by_budget"]  # counted from 1
+    assert peer[0]["test"]["recbole"]["ndcg@10"] == 0.06  # every digit, not the rounded one
     ours = {
         "name": "SASRec (pmgen)",
         "seed": 1,
