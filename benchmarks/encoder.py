@@ -82,16 +82,20 @@ def _run_one(slug: str, seed: int, args: argparse.Namespace, queue: mp.Queue) ->
         "seed": seed,
         "protocol": args.protocol,
         "metric": args.metric,
-        "min_context": args.min_context,
+        "min_context": args.sasrec_min_context
+        if spec["model_type"] == "sasrec"
+        else args.min_context,
     }
     if "supervision" in spec:
         training["supervision"] = spec.pop("supervision")
         training["max_train_seconds"] = args.prefix_budget
     overrides: dict[str, object] = {}
-    if args.dropout is not None:
-        overrides["dropout"] = args.dropout
+    dropout = args.sasrec_dropout if spec["model_type"] == "sasrec" else args.dropout
+    if dropout is not None:
+        overrides["dropout"] = dropout
     if "modalities" in spec:
         overrides["modalities"] = spec.pop("modalities")
+    settings = {**training, **overrides}
     run_dir = workdir / slug / f"seed-{seed}"
     pretrain_result = None
     if spec.pop("pretrain", False):
@@ -137,6 +141,7 @@ def _run_one(slug: str, seed: int, args: argparse.Namespace, queue: mp.Queue) ->
             "num_items": splits.num_items,
             "num_users": splits.num_users,
             "dropped_users": splits.dropped_users,
+            "settings": settings,
         }
     )
 
@@ -429,6 +434,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--dropout", type=float, default=None, help="default: each model's")
     parser.add_argument(
+        "--sasrec-dropout", type=float, default=None, help="SASRec's, default --dropout"
+    )
+    parser.add_argument(
+        "--sasrec-min-context", type=int, default=None, help="SASRec's, default --min-context"
+    )
+    parser.add_argument(
         "--min-context", type=int, default=0, help="items every training target sees before it"
     )
     parser.add_argument("--prefix-budget", type=float, default=900.0, help="seconds")
@@ -451,6 +462,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--quick", action="store_true", help="bundled sample, 2 epochs, 1 seed: checks the script"
     )
     args = parser.parse_args(argv)
+    if args.sasrec_dropout is None:
+        args.sasrec_dropout = args.dropout
+    if args.sasrec_min_context is None:
+        args.sasrec_min_context = args.min_context
     if args.quick:
         args.data = args.data or "sample"
         args.seeds, args.max_epochs, args.pretrain_epochs = "1", 2, 1
