@@ -56,6 +56,8 @@ DEFAULT_RUNS = {
 PEER_NAME = "SASRec (RecBole 1.2.1, its own run)"
 PEER_SLUG = "recbole-sasrec"
 GOAL_METRICS = ("ndcg@10", "recall@10", "ndcg@20", "recall@20")
+# run settings the report lists (the rest are the same for every run, or the seed)
+SHOWN = ("batch_size", "dropout", "min_context", "modalities", "max_train_seconds")
 
 
 # -- one run, in its own process ---------------------------------------------------------
@@ -318,6 +320,14 @@ def write_report(results: list[dict], args: argparse.Namespace) -> str:
         "mean ± standard deviation over seeds. Test set below under both protocols, "
         "from the same trained models.\n"
     )
+    settings = [
+        f"{name}: " + ", ".join(f"{k} {v}" for k, v in runs[0]["settings"].items() if k in SHOWN)
+        for name, runs in groups.items()
+        if runs[0].get("settings")
+    ]
+    if settings:
+        sections.append("Run settings (each model's defaults otherwise; SASRec's chosen on validation):\n")
+        sections.append("\n".join(f"- {line}" for line in settings) + "\n")
     peer = groups.get(PEER_NAME)
     if peer:
         budget = peer[0].get("budget_seconds")

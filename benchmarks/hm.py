@@ -23,11 +23,6 @@ DATA_ENV, GIT_ENV = "PMGEN_HM_DATA", "PMGEN_HM_GIT"
 # what the benchmark passes to pmgen for this data set
 READ_OPTIONS = {"data_format": "hm", "skip_invalid": True}  # see export_hm on skipped rows
 IMAGE_WORDS = "imagenet"  # EfficientNet-Lite0's ImageNet labels; "clip" where CLIP loads
-ABLATION = {  # model_overrides for workflow.pretrain / finetune (M2SE from scratch)
-    "text + image": {"modalities": "both"},
-    "text only": {"modalities": "text"},
-    "image only": {"modalities": "image"},
-}
 
 
 def _ready(folder: Path) -> bool:
