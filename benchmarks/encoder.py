@@ -326,7 +326,7 @@ def write_report(results: list[dict], args: argparse.Namespace) -> str:
         if runs[0].get("settings")
     ]
     if settings:
-        sections.append("Run settings (each model's defaults otherwise; SASRec's chosen on validation):\n")
+        sections.append("Run settings (model defaults otherwise; SASRec's chosen on validation):\n")
         sections.append("\n".join(f"- {line}" for line in settings) + "\n")
     peer = groups.get(PEER_NAME)
     if peer:
