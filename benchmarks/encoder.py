@@ -314,9 +314,10 @@ def write_report(results: list[dict], args: argparse.Namespace) -> str:
     if words:
         data_line += f"; image words from {', '.join(words)}"
     sections = [f"# Encoders on {args.data_name}\n", data_line + ".\n"]
+    seeds = sorted({r["seed"] for r in results if r["slug"] != PEER_SLUG})
     sections.append(
         f"Each run: early stopping on validation {args.metric} under the {args.protocol} "
-        f"protocol (patience {args.patience}), seeds {', '.join(map(str, args.seeds))}; "
+        f"protocol (patience {args.patience}), seeds {', '.join(map(str, seeds))}; "
         "mean ± standard deviation over seeds. Test set below under both protocols, "
         "from the same trained models.\n"
     )
@@ -469,6 +470,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--rerun", action="store_true", help="ignore saved per-seed results")
     parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train nothing: write the report from every saved per-seed result under --out",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="bundled sample, 2 epochs, 1 seed: checks the script"
     )
     args = parser.parse_args(argv)
@@ -499,6 +505,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.report_only:
+        saved = sorted(args.out.glob("*/seed-*/result.json"))
+        order = [*RUNS, PEER_SLUG]
+        results = sorted(
+            (json.loads(path.read_text()) for path in saved),
+            key=lambda r: (order.index(r["slug"]), r["seed"]),
+        )
+        print(write_report(results, args))
+        return
     results = []
     jobs = [(slug, seed) for slug in args.runs for seed in args.seeds]
     if args.peer == "recbole":
