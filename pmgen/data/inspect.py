@@ -28,7 +28,7 @@ from pmgen.data.hm import (
 from pmgen.data.jsonio import iter_jsonl
 from pmgen.data.lamp import iter_lamp_questions, read_lamp_outputs
 from pmgen.data.lines import iter_tsv
-from pmgen.data.mind import BEHAVIOR_COLUMNS, _clicked, parse_time, read_mind_news
+from pmgen.data.mind import BEHAVIOR_COLUMNS, iter_mind_behaviors, parse_time, read_mind_news
 from pmgen.data.native import _timestamp, iter_csv, read_items_csv, read_items_jsonl
 from pmgen.data.pens import (
     LOG_COLUMNS,
@@ -398,26 +398,19 @@ def _pens_test(path: Path, report: ReadReport, tally: _Tally, check: DataCheck) 
 
 def _mind_behaviors(path: Path, report: ReadReport, tally: _Tally, check: DataCheck) -> None:
     labelled = 0
-    for line, row in iter_tsv(path, BEHAVIOR_COLUMNS, report, header=None):
-        user = row["UserID"].strip()
-        if not user:
-            report.invalid(missing_field(path, line, "UserID"))
-            continue
-        if parse_time(row["Time"]) is None:
-            reason = f"time {row['Time']!r} is not like 11/15/2019 10:22:32 AM"
-            report.invalid(InvalidInputError(path, line, "Time", reason, kind="bad time"))
-            continue
-        clicked = _clicked(row["Impressions"], path, line, report)
-        if clicked is None:
-            continue
-        labelled += any("-" in token for token in row["Impressions"].split())
-        history = split_ids(row["History"])
-        tally.users.add(user)
-        tally.ids(history, "History")
-        tally.ids(clicked, "Impressions")
-        tally.pairs += len(clicked)
+    for row in iter_mind_behaviors(path, report):
+        labelled += row.labelled
+        tally.users.add(row.user)
+        tally.ids(row.history, "History")
+        tally.ids(row.clicked, "Impressions")
+        tally.pairs += len(row.clicked)
         tally.example(
-            {"line": line, "user_id": user, "history": _first(history), "clicked": clicked[:5]}
+            {
+                "line": row.line,
+                "user_id": row.user,
+                "history": _first(row.history),
+                "clicked": row.clicked[:5],
+            }
         )
         report.rows_read += 1
     if report.rows_read and not labelled:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from pmgen.data.catalogue import Interactions, Item
@@ -63,16 +64,21 @@ def _clicked(cell: str, path: Path, line: int, report: ReadReport) -> list[str] 
     return clicked
 
 
-def read_mind_behaviors(
-    path: str | Path, items: Mapping[str, Item], report: ReadReport
-) -> dict[str, list[str]]:
-    """Per user: the History, then the clicked impressions of each row in time order.
+@dataclass
+class BehaviorRow:
+    """One checked row of ``behaviors.tsv``: its user, time, history ids and clicked ids."""
 
-    Rows are sorted per user by Time (ties keep file order); a History repeated on
-    several rows is added once (see :func:`~pmgen.data.checks.merge_history`).
-    """
-    path = Path(path)
-    rows: dict[str, list[tuple[TimeKey, int, list[str], list[str]]]] = {}
+    line: int
+    user: str
+    time: TimeKey
+    history: list[str]
+    clicked: list[str]
+    labelled: bool  # whether its impressions carry click labels (not the test split)
+
+
+def iter_mind_behaviors(path: str | Path, report: ReadReport) -> Iterator[BehaviorRow]:
+    """The rows of a MIND ``behaviors.tsv`` with user, time and impressions checked; a bad
+    row goes through ``report`` (raised, or skipped and counted). Ids are not looked up."""
     for line, row in iter_tsv(path, BEHAVIOR_COLUMNS, report, header=None):
         user = row["UserID"].strip()
         if not user:
@@ -86,12 +92,28 @@ def read_mind_behaviors(
         clicked = _clicked(row["Impressions"], path, line, report)
         if clicked is None:
             continue
-        history = known_ids(split_ids(row["History"]), items, path, line, "History", report)
-        clicked = known_ids(clicked, items, path, line, "Impressions", report)
-        user_rows = rows.setdefault(user, [])
+        labelled = any("-" in token for token in row["Impressions"].split())
+        yield BehaviorRow(line, user, time, split_ids(row["History"]), clicked, labelled)
+
+
+def read_mind_behaviors(
+    path: str | Path, items: Mapping[str, Item], report: ReadReport
+) -> dict[str, list[str]]:
+    """Per user: the History, then the clicked impressions of each row in time order.
+
+    Rows are sorted per user by Time (ties keep file order); a History repeated on
+    several rows is added once (see :func:`~pmgen.data.checks.merge_history`).
+    """
+    path = Path(path)
+    rows: dict[str, list[tuple[TimeKey, int, list[str], list[str]]]] = {}
+    for row in iter_mind_behaviors(path, report):
+        line = row.line
+        history = known_ids(row.history, items, path, line, "History", report)
+        clicked = known_ids(row.clicked, items, path, line, "Impressions", report)
+        user_rows = rows.setdefault(row.user, [])
         if user_rows and user_rows[-1][2] == history:
             history = user_rows[-1][2]  # share one list: MIND repeats the history per row
-        user_rows.append((time, line, history, clicked))
+        user_rows.append((row.time, line, history, clicked))
         report.rows_read += 1
     sequences: dict[str, list[str]] = {}
     for user, user_rows in rows.items():
