@@ -38,6 +38,14 @@ RUNS: dict[str, tuple[str, dict[str, object]]] = {
         {"model_type": "sasrec", "supervision": "last_position", "batch_size": 1024},
     ),
     "m2se-scratch": ("M2SE (no pre-training)", {"model_type": "m2se"}),
+    "m2se-text": (
+        "M2SE (no pre-training), text only",
+        {"model_type": "m2se", "modalities": "text"},
+    ),
+    "m2se-image": (
+        "M2SE (no pre-training), image words only",
+        {"model_type": "m2se", "modalities": "image"},
+    ),
     "mp4sr": ("MP4SR (pre-train + fine-tune)", {"model_type": "m2se", "pretrain": True}),
     "mp4sr-text": (
         "MP4SR, text only",
@@ -50,7 +58,7 @@ RUNS: dict[str, tuple[str, dict[str, object]]] = {
 }
 DEFAULT_RUNS = {
     "ml-100k": "sasrec,m2se-scratch,mp4sr",
-    "hm": "sasrec,m2se-scratch,mp4sr,mp4sr-text,mp4sr-image",
+    "hm": "sasrec,m2se-scratch,m2se-text,m2se-image,mp4sr,mp4sr-text,mp4sr-image",
     "other": "sasrec,m2se-scratch,mp4sr",
 }
 PEER_NAME = "SASRec (RecBole 1.2.1, its own run)"
