@@ -61,6 +61,8 @@ DEFAULT_RUNS = {
     "hm": "sasrec,m2se-scratch,m2se-text,m2se-image,mp4sr,mp4sr-text,mp4sr-image",
     "other": "sasrec,m2se-scratch,mp4sr",
 }
+BASELINE_SLUG = "recent-popular"
+BASELINE_NAME = "Baseline: the user's items, latest first, then popular ones (no training)"
 PEER_NAME = "SASRec (RecBole 1.2.1, its own run)"
 PEER_SLUG = "recbole-sasrec"
 GOAL_METRICS = ("ndcg@10", "recall@10", "ndcg@20", "recall@20")
@@ -168,6 +170,60 @@ def run_in_process(slug: str, seed: int, args: argparse.Namespace) -> dict:
     return result
 
 
+def baseline_scores(splits, histories: list[list[int]]):
+    """(U, N+1) scores of the trivial baseline: each user's own items, the latest highest,
+    above every other item, which rank by their training popularity."""
+    import torch
+
+    counts = torch.tensor(splits.item_train_counts, dtype=torch.float64)
+    scores = (counts / (counts.max() + 1)).repeat(len(histories), 1)  # (U, N+1), all < 1
+    for row, history in enumerate(histories):
+        for position, item in enumerate(history):  # later positions overwrite: latest wins
+            scores[row, item] = 2.0 + position / len(history)
+    scores[:, 0] = float("-inf")
+    return scores
+
+
+def run_baseline(args: argparse.Namespace) -> dict:
+    """The trivial baseline's test metrics under both protocols: what a model must beat."""
+    import torch
+
+    from pmgen import workflow
+    from user_models.metrics import metrics_from_ranks, target_ranks, topk_ranks
+
+    _, splits = workflow.read_data(args.data, args.format, args.skip_invalid)
+    histories, targets = splits.histories("test")
+    scores = baseline_scores(splits, histories)
+    target = torch.tensor(targets)
+    exclude = torch.zeros_like(scores, dtype=torch.bool)
+    for row, history in enumerate(histories):
+        exclude[row, history] = True
+    ranks = {
+        "recbole": topk_ranks(scores, target, 20),
+        "pmgen": target_ranks(scores, target, exclude),
+    }
+    repeats = sum(h[-1] == t for h, t in zip(histories, targets, strict=True))
+    return {
+        "slug": BASELINE_SLUG,
+        "name": BASELINE_NAME,
+        "seed": 0,
+        "test": {
+            p: {**metrics_from_ranks(r), "users": float(len(targets))} for p, r in ranks.items()
+        },
+        "history": [],
+        "epochs": 0,
+        "best_epoch": 0,
+        "train_seconds": 0.0,
+        "seconds_to_best": 0.0,
+        "pretrain_seconds": 0.0,
+        "peak_rss_mb": float("nan"),
+        "targets_equal_to_last_item": repeats,
+        "num_items": splits.num_items,
+        "num_users": splits.num_users,
+        "dropped_users": splits.dropped_users,
+    }
+
+
 def run_peer(seed: int, args: argparse.Namespace) -> dict:
     """RecBole 1.2.1's SASRec on the same files, in its own virtual environment."""
     from benchmarks.recbole_peer import run_recbole_sasrec
@@ -261,6 +317,8 @@ def cost_table(groups: dict[str, list[dict]]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for name, runs in groups.items():
+        if name == BASELINE_NAME:
+            continue
         to_best = [r["seconds_to_best"] for r in runs]
         ratio = f"{statistics.fmean(to_best) / peer_time:.3f}" if peer_time else "n/a"
         rates = [
@@ -292,7 +350,7 @@ def goals(groups: dict[str, list[dict]], protocol: str = "recbole") -> list[str]
 
     peer_time = statistics.fmean(r["seconds_to_best"] for r in peer)
     for name, runs in groups.items():
-        if name == PEER_NAME:
+        if name in (PEER_NAME, BASELINE_NAME):
             continue
         n10, r20 = mean(runs, "ndcg@10"), mean(runs, "recall@20")
         p10, p20 = mean(peer, "ndcg@10"), mean(peer, "recall@20")
@@ -322,7 +380,7 @@ def write_report(results: list[dict], args: argparse.Namespace) -> str:
     if words:
         data_line += f"; image words from {', '.join(words)}"
     sections = [f"# Encoders on {args.data_name}\n", data_line + ".\n"]
-    seeds = sorted({r["seed"] for r in results if r["slug"] != PEER_SLUG})
+    seeds = sorted({r["seed"] for r in results if r["slug"] not in (PEER_SLUG, BASELINE_SLUG)})
     sections.append(
         f"Each run: early stopping on validation {args.metric} under the {args.protocol} "
         f"protocol (patience {args.patience}), seeds {', '.join(map(str, seeds))}; "
@@ -515,7 +573,7 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     if args.report_only:
         saved = sorted(args.out.glob("*/seed-*/result.json"))
-        order = [*RUNS, PEER_SLUG]
+        order = [BASELINE_SLUG, *RUNS, PEER_SLUG]
         results = sorted(
             (json.loads(path.read_text()) for path in saved),
             key=lambda r: (order.index(r["slug"]), r["seed"]),
@@ -523,7 +581,8 @@ def main(argv: list[str] | None = None) -> None:
         print(write_report(results, args))
         return
     results = []
-    jobs = [(slug, seed) for slug in args.runs for seed in args.seeds]
+    jobs = [(BASELINE_SLUG, 0)]
+    jobs += [(slug, seed) for slug in args.runs for seed in args.seeds]
     if args.peer == "recbole":
         jobs += [(PEER_SLUG, seed) for seed in args.peer_seeds]
     for slug, seed in jobs:
@@ -533,7 +592,12 @@ def main(argv: list[str] | None = None) -> None:
             results.append(json.loads(saved.read_text()))
             continue
         print(f"== {slug} seed {seed}", flush=True)
-        result = run_peer(seed, args) if slug == PEER_SLUG else run_in_process(slug, seed, args)
+        if slug == BASELINE_SLUG:
+            result = run_baseline(args)
+        elif slug == PEER_SLUG:
+            result = run_peer(seed, args)
+        else:
+            result = run_in_process(slug, seed, args)
         saved.parent.mkdir(parents=True, exist_ok=True)
         saved.write_text(json.dumps(result, indent=2, default=str))
         results.append(result)
