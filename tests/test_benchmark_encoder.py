@@ -34,15 +34,16 @@ def test_quick_mode_writes_both_protocol_tables_and_reuses_its_runs(tmp_path):
     assert "| SASRec (pmgen) | 1 |" in report and "| MP4SR (pre-train + fine-tune) | 1 |" in report
     assert "not measured" in report  # no peer in the quick mode, and it says so
     results = json.loads((tmp_path / "encoder.json").read_text())
-    assert {r["slug"] for r in results} == {"sasrec", "mp4sr"}
-    for r in results:
+    assert {r["slug"] for r in results} == {"recent-popular", "sasrec", "mp4sr"}
+    assert f"| {encoder.BASELINE_NAME} | 1 |" in report
+    for r in results[1:]:
         # the same model can only lose places when history items stay in the ranking
         assert r["test"]["recbole"]["recall@20"] <= r["test"]["pmgen"]["recall@20"]
         assert 1 <= r["best_epoch"] <= r["epochs"] == 2
     assert (tmp_path / "encoder.png").stat().st_size > 10_000
     assert "reusing" not in first
     second = _run(tmp_path)
-    assert second.count("reusing") == 2
+    assert second.count("reusing") == 3  # the baseline and the two runs
 
 
 def _peer_raw(seed: int, n10: float) -> dict:
@@ -99,3 +100,22 @@ def test_peer_rows_goals_and_time_ratio():
     assert "R@20 0.2415 vs 0.2300 (+5.0%)" in line and "0.100x RecBole's" in line
     table = encoder.quality_table(groups, "recbole")
     assert f"| {encoder.PEER_NAME} | 2 | 0.0600 ± 0.0000 |" in table
+
+
+def test_baseline_ranks_the_users_latest_item_first_then_popular_ones():
+    from user_models.data import SequenceSplits
+
+    splits = SequenceSplits(
+        item_ids=["a", "b", "c", "d", "e"],
+        user_ids=["u", "v"],
+        train=[[1, 2, 3], [4, 4, 4]],
+        valid_target=[3, 4],
+        test_target=[2, 5],
+        max_len=5,
+    )
+    histories, _ = splits.histories("test")
+    scores = encoder.baseline_scores(splits, histories)
+    order = scores.argsort(dim=1, descending=True)[:, :5].tolist()
+    assert order[0][:3] == [3, 2, 1]  # u's own items, the latest (valid item 3) first
+    assert order[1][0] == 4 and order[1][1] != 0  # then the most popular other item
+    assert scores[:, 0].eq(float("-inf")).all()
