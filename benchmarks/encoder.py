@@ -393,7 +393,7 @@ def write_report(results: list[dict], args: argparse.Namespace) -> str:
         if runs[0].get("settings")
     ]
     if settings:
-        sections.append("Run settings (model defaults otherwise; SASRec's chosen on validation):\n")
+        sections.append("Run settings (model defaults otherwise):\n")
         sections.append("\n".join(f"- {line}" for line in settings) + "\n")
     peer = groups.get(PEER_NAME)
     if peer:
@@ -417,8 +417,8 @@ def write_report(results: list[dict], args: argparse.Namespace) -> str:
     sections.append("\n".join(goals(groups)) + "\n")
     sections.append("## Training cost (2 CPU cores)\n")
     sections.append(
-        "Seconds of training to the epoch kept (best validation), pre-training included; "
-        "timed with nothing else running.\n"
+        "Seconds of training to the epoch kept (best validation), pre-training included. "
+        "Only runs timed with nothing else running compare (the README says which did).\n"
     )
     sections.append(cost_table(groups) + "\n")
     report = "\n".join(sections)
