@@ -436,7 +436,8 @@ def plot(groups: dict[str, list[dict]], path: Path) -> None:
 
     fig, (curve, bars) = plt.subplots(1, 2, figsize=(13, 4.8))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, (name, runs) in enumerate(groups.items()):
+    trained = [(name, runs) for name, runs in groups.items() if runs[0]["history"]]
+    for i, (name, runs) in enumerate(trained):  # the untrained baseline has no curve
         for j, r in enumerate(runs):
             points = [h for h in r["history"] if "ndcg@10" in h]
             xs = [h["train_seconds"] + r.get("pretrain_seconds", 0.0) for h in points]
