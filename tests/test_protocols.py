@@ -109,3 +109,19 @@ def test_cli_seed_repeats_a_run_and_evaluate_prints_json_under_either_protocol(t
     assert first["recall@20"] <= runs["a"]["recall@20"]
     saved = json.loads((tmp_path / "a" / "evaluation.json").read_text())
     assert saved["protocol"] == "recbole" and "kept in the ranking" in saved["protocol_description"]
+
+
+def test_report_shows_the_protocol_of_its_evaluation_and_reads_older_files(tmp_path):
+    from pmgen.data.sample import sample_dir
+    from pmgen.report import write_report
+    from pmgen.workflow import save_evaluation
+
+    metrics = {f"{m}@{k}": 0.1 for m in ("recall", "ndcg") for k in (5, 10, 20)}
+    line = describe_protocol("recbole", num_items=48)
+    save_evaluation(tmp_path, {"SASRec": {**metrics, "users": 40.0}}, "recbole", line)
+    page = write_report(tmp_path, data_dir=sample_dir()).read_text(encoding="utf-8")
+    assert "Protocol recbole: leave-one-out" in page and "all 48 items" in page
+    # evaluation.json from before protocols were recorded: metrics alone, pmgen's protocol
+    (tmp_path / "evaluation.json").write_text(json.dumps({"SASRec": metrics}))
+    page = write_report(tmp_path, data_dir=sample_dir()).read_text(encoding="utf-8")
+    assert "Protocol pmgen: leave-one-out" in page
