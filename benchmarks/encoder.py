@@ -189,19 +189,13 @@ def run_baseline(args: argparse.Namespace) -> dict:
     import torch
 
     from pmgen import workflow
-    from user_models.metrics import metrics_from_ranks, target_ranks, topk_ranks
+    from user_models.metrics import metrics_from_ranks, rank_scores
 
     _, splits = workflow.read_data(args.data, args.format, args.skip_invalid)
     histories, targets = splits.histories("test")
     scores = baseline_scores(splits, histories)
     target = torch.tensor(targets)
-    exclude = torch.zeros_like(scores, dtype=torch.bool)
-    for row, history in enumerate(histories):
-        exclude[row, history] = True
-    ranks = {
-        "recbole": topk_ranks(scores, target, 20),
-        "pmgen": target_ranks(scores, target, exclude),
-    }
+    ranks = {p: rank_scores(scores, histories, target, p) for p in PROTOCOLS}
     repeats = sum(h[-1] == t for h, t in zip(histories, targets, strict=True))
     return {
         "slug": BASELINE_SLUG,
@@ -292,7 +286,9 @@ def group_runs(results: list[dict]) -> dict[str, list[dict]]:
 
 
 def quality_table(groups: dict[str, list[dict]], protocol: str) -> str:
-    header = "| model | seeds | " + " | ".join(_label(m) for m in GOAL_METRICS) + " |"
+    from pmgen.tables import metric_label
+
+    header = "| model | seeds | " + " | ".join(map(metric_label, GOAL_METRICS)) + " |"
     lines = [header, "|" + "---|" * (len(GOAL_METRICS) + 2)]
     for name, runs in groups.items():
         tested = [r for r in runs if protocol in r["test"]]
@@ -301,11 +297,6 @@ def quality_table(groups: dict[str, list[dict]], protocol: str) -> str:
         cells = [_cell([r["test"][protocol][m] for r in tested]) for m in GOAL_METRICS]
         lines.append(f"| {name} | {len(tested)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def _label(metric: str) -> str:
-    name, k = metric.split("@")
-    return f"{'R' if name == 'recall' else 'N'}@{k}"
 
 
 def cost_table(groups: dict[str, list[dict]]) -> str:

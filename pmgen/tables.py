@@ -5,7 +5,8 @@ from __future__ import annotations
 METRIC_COLUMNS = ("recall@5", "ndcg@5", "recall@10", "ndcg@10", "recall@20", "ndcg@20")
 
 
-def _label(metric: str) -> str:
+def metric_label(metric: str) -> str:
+    """``recall@10`` -> ``R@10``, ``ndcg@20`` -> ``N@20``: the tables' column names."""
     name, k = metric.split("@")
     return f"{'R' if name == 'recall' else 'N'}@{k}"
 
@@ -27,7 +28,7 @@ def metric_rows(results: dict[str, dict[str, float]]) -> list[tuple[str, str, li
 
 def metric_header() -> list[str]:
     """Column names of the evaluation table: model, targets, R@5 ... N@20, users."""
-    return ["model", "targets", *map(_label, METRIC_COLUMNS), "users"]
+    return ["model", "targets", *map(metric_label, METRIC_COLUMNS), "users"]
 
 
 def markdown_table(results: dict[str, dict[str, float]], protocol: str | None = None) -> str:

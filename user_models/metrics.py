@@ -81,6 +81,26 @@ def metrics_from_ranks(ranks: torch.Tensor, ks: tuple[int, ...] = (5, 10, 20)) -
     return out
 
 
+def rank_scores(
+    scores: torch.Tensor,
+    histories: list[list[int]],
+    targets: torch.Tensor,
+    protocol: Protocol | str = Protocol.PMGEN,
+    max_k: int = 20,
+) -> torch.Tensor:
+    """Each target's 0-based rank under ``protocol`` from (B, N+1) scores, padding -inf.
+
+    pmgen: the user's history items leave the ranking (the target stays), ties count for
+    the target. recbole: the target's place in ``torch.topk(scores, max_k)``.
+    """
+    if Protocol(protocol) is Protocol.RECBOLE:
+        return topk_ranks(scores, targets, max_k)
+    exclude = torch.zeros_like(scores, dtype=torch.bool)
+    for row, seq in enumerate(histories):
+        exclude[row, seq] = True
+    return target_ranks(scores, targets, exclude)
+
+
 @torch.no_grad()
 def rank_targets(
     model: SequentialRecommender,
@@ -106,13 +126,7 @@ def rank_targets(
         item_seq, lengths = pad_sequences(chunk, max_len)
         scores = model.full_sort_predict(item_seq.to(device), lengths.to(device)).float().cpu()
         tgt = torch.tensor(targets[start : start + batch_size])
-        if protocol is Protocol.RECBOLE:
-            ranks.append(topk_ranks(scores, tgt, max_k))
-            continue
-        exclude = torch.zeros_like(scores, dtype=torch.bool)
-        for row, seq in enumerate(chunk):
-            exclude[row, seq] = True
-        ranks.append(target_ranks(scores, tgt, exclude))
+        ranks.append(rank_scores(scores, chunk, tgt, protocol, max_k))
     model.train(was_training)
     return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long)
 

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pmgen.data import FORMATS
 from pmgen.data.catalogue import Item
 from pmgen.data.checks import missing_field, split_ids
 from pmgen.data.errors import InvalidInputError, ReadReport
@@ -46,7 +47,6 @@ from pmgen.data.recbole import (
     read_recbole_items,
 )
 
-FAMILIES = ("pens", "mind", "recbole", "lamp", "hm", "native")
 # every kind of file `pmgen data check` reads: what it is, and what one "pair" of it is
 KINDS: dict[str, tuple[str, str]] = {
     "pens-news": ("PENS news.tsv (News ID, Category, Topic, Headline, News body, ...)", ""),
@@ -216,7 +216,7 @@ def _candidates(path: Path) -> list[str]:
 
 def detect_kind(path: str | Path, format: str = "auto") -> str:
     """Which kind of data file ``path`` is (a key of :data:`KINDS`), from its name and first
-    line; ``format`` (one of :data:`FAMILIES`, ``pmgen`` = ``native``) limits the choice."""
+    line; ``format`` (one of :data:`FORMATS`, ``pmgen`` = ``native``) limits the choice."""
     path = Path(path)
     family = _family(format)
     if not path.exists():
@@ -245,8 +245,8 @@ def _family(format: str) -> str | None:
         name = "native"
     if name == "auto":
         return None
-    if name not in FAMILIES:
-        raise ValueError(f"unknown format {format!r}; choose auto or one of {', '.join(FAMILIES)}")
+    if name not in FORMATS:
+        raise ValueError(f"unknown format {format!r}; choose auto or one of {', '.join(FORMATS)}")
     return name
 
 
