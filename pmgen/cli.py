@@ -45,12 +45,16 @@ DataOpt = Annotated[
     Path | None,
     typer.Option(
         "--data",
-        help="Dataset file or folder (PENS, MIND, RecBole, LaMP-4, H&M, pmgen JSONL/CSV). "
+        help="Dataset file or folder (PENS, MIND, RecBole, LaMP-4, News Category, H&M, "
+        "pmgen JSONL/CSV). "
         "Default: the bundled sample.",
     ),
 ]
 FormatOpt = Annotated[
-    str, typer.Option("--format", help="auto | pens | mind | recbole | lamp | hm | pmgen")
+    str,
+    typer.Option(
+        "--format", help="auto | pens | mind | recbole | lamp | newscategory | hm | pmgen"
+    ),
 ]
 WorkdirOpt = Annotated[
     Path, typer.Option("--workdir", help="Run folder: features, checkpoints, results.")
@@ -376,6 +380,13 @@ class Rerank(str, Enum):
     click = "click"
 
 
+class SplitOpt(str, Enum):
+    all = "all"
+    train = "train"
+    valid = "valid"
+    test = "test"
+
+
 @app.command("headlines")
 def headlines_command(
     out: Annotated[Path, typer.Option("--out", help="Output JSONL, one record per row.")] = Path(
@@ -393,11 +404,15 @@ def headlines_command(
         ),
     ] = None,
     data_format: Annotated[
-        str, typer.Option("--format", help="auto | pens | mind | lamp | pmgen")
+        str, typer.Option("--format", help="auto | pens | mind | lamp | newscategory | pmgen")
     ] = "auto",
     lamp_outputs: Annotated[
         Path | None, typer.Option(help="LaMP-4 outputs JSON with the gold headlines.")
     ] = None,
+    split: Annotated[
+        SplitOpt,
+        typer.Option(help="News Category: all rows, or one split of its per-author time split."),
+    ] = SplitOpt.all,
     method: Annotated[
         Method, typer.Option(help="Personalization: none, explicit (prompt), soft, both.")
     ] = Method.explicit,
@@ -457,6 +472,8 @@ def headlines_command(
             else req.RequestFormat(data_format)
         )
         news_path = news or (bundled / "items.jsonl" if users is None else None)
+        if fmt is req.RequestFormat.NEWSCATEGORY:
+            news_path = news or users_path  # the file is its own catalogue
         if news_path is None and fmt is not req.RequestFormat.LAMP:
             raise ValueError(f"--users in {fmt.value} format needs --news (the item catalogue)")
         items = req.read_catalogue(news_path, fmt, ReadReport(skip_invalid=skip_invalid))
@@ -483,7 +500,9 @@ def headlines_command(
             dtype=dtype,
         )
         summary = run_headline_job(
-            lambda report: req.iter_requests(users_path, fmt, items, report, lamp_outputs),
+            lambda report: req.iter_requests(
+                users_path, fmt, items, report, lamp_outputs, split=split.value
+            ),
             out,
             writer,
             skip_invalid=skip_invalid,
@@ -969,7 +988,10 @@ app.add_typer(data_app, name="data")
 def data_check_command(
     file: Annotated[Path, typer.Argument(help="One data file (news.tsv, behaviors.tsv, ...).")],
     data_format: Annotated[
-        str, typer.Option("--format", help="auto | pens | mind | recbole | lamp | hm | native")
+        str,
+        typer.Option(
+            "--format", help="auto | pens | mind | recbole | lamp | newscategory | hm | native"
+        ),
     ] = "auto",
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object (rows, users, pairs, repairs...).")

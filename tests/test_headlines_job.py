@@ -256,6 +256,28 @@ def test_soft_prompts_and_click_rerank_use_the_user_encoder(tmp_path, encoder):
     assert "f.jsonl:7" in str(writer.usable(unknown))
 
 
+def test_method_none_writes_for_rows_without_history(tmp_path, encoder):
+    from pmgen.scoring.text import TextScorer
+
+    rows = [
+        req.HeadlineRequest(i, f"u{i}", _sentence(i + 30), path="r.jsonl", line=i + 1)
+        for i in range(2)
+    ]
+    config = HeadlineJobConfig(method="none", num_candidates=2, num_keywords=0, max_new_tokens=6)
+    writer = HeadlineWriter(_tiny_pipeline(), config, TextScorer(encoder))
+    assert all(writer.usable(r) is None for r in rows)
+    records = writer.write(rows, seed=0)
+    for record in records:
+        candidates = record["candidates"]
+        assert "personalization" not in candidates[0]  # nothing to be personal to
+        combined = [c["combined"] for c in candidates]
+        assert combined == sorted(combined, reverse=True)  # chosen by fidelity alone
+    explicit = HeadlineWriter(
+        _tiny_pipeline(), HeadlineJobConfig(method="explicit"), TextScorer(encoder)
+    )
+    assert "r.jsonl:1: field 'history': no history titles" in str(explicit.usable(rows[0]))
+
+
 # ----------------------------------------------------------------------- the CLI
 
 

@@ -1,4 +1,4 @@
-"""Data formats in, one form out: readers for PENS, MIND, RecBole, LaMP-4, H&M and pmgen's files.
+"""Data formats in, one form out: PENS, MIND, RecBole, LaMP-4, News Category, H&M, pmgen files.
 
 Every reader returns :class:`Interactions` (an item catalogue plus chronological user
 sequences) and fills its :class:`ReadReport`. Bad input raises
@@ -18,6 +18,7 @@ from pmgen.data.hm import is_hm_folder, read_hm
 from pmgen.data.lamp import LampQuestion, iter_lamp_questions, read_lamp, read_lamp_outputs
 from pmgen.data.mind import read_mind
 from pmgen.data.native import read_native
+from pmgen.data.newscategory import is_news_category, load_news_category, read_news_category
 from pmgen.data.pens import PensTestRow, iter_pens_test, read_pens
 from pmgen.data.recbole import read_recbole
 from pmgen.data.sample import load_sample, sample_dir
@@ -25,7 +26,7 @@ from pmgen.data.sample import load_sample, sample_dir
 if TYPE_CHECKING:
     from user_models.data import SequenceSplits
 
-FORMATS = ("pens", "mind", "recbole", "lamp", "hm", "native")
+FORMATS = ("pens", "mind", "recbole", "lamp", "newscategory", "hm", "native")
 _PENS_LOGS = ("train.tsv", "valid.tsv")
 
 
@@ -37,7 +38,7 @@ def _news_has_pens_header(news: Path) -> bool:
 
 def detect_format(path: str | Path) -> str:
     """The format of a dataset folder or file: one of ``pens``, ``mind``, ``recbole``,
-    ``lamp``, ``hm``, ``native``. Raises ``ValueError`` if nothing matches."""
+    ``lamp``, ``newscategory``, ``hm``, ``native``. Raises ``ValueError`` if nothing matches."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or folder")
@@ -45,6 +46,8 @@ def detect_format(path: str | Path) -> str:
         name, suffix = path.name.lower(), path.suffix.lower()
         if suffix in (".inter", ".item", ".user"):
             return "recbole"
+        if suffix in (".json", ".jsonl") and is_news_category(path):
+            return "newscategory"
         if suffix == ".json":
             return "lamp"
         if suffix == ".csv" and is_hm_folder(path.parent):
@@ -100,6 +103,8 @@ def load_interactions(
         return read_recbole(path, skip_invalid=skip_invalid)
     if fmt == "lamp":
         return read_lamp(path, skip_invalid=skip_invalid)
+    if fmt == "newscategory":
+        return read_news_category(path, skip_invalid=skip_invalid)
     if fmt == "hm":
         return read_hm(path, skip_invalid=skip_invalid)
     if fmt == "native":
@@ -129,12 +134,14 @@ __all__ = [
     "iter_pens_test",
     "leave_one_out",
     "load_interactions",
+    "load_news_category",
     "load_sample",
     "read_hm",
     "read_lamp",
     "read_lamp_outputs",
     "read_mind",
     "read_native",
+    "read_news_category",
     "read_pens",
     "read_recbole",
     "sample_dir",

@@ -65,6 +65,11 @@ class ReadReport:
         """Raise ``error``, or record it when skipping is allowed."""
         if not self.skip_invalid:
             raise error
+        self.dropped(error)
+
+    def dropped(self, error: InvalidInputError) -> None:
+        """Count a row left out by the format's own rule (LaMP's source drops articles
+        without an author): skipped and counted whatever ``skip_invalid`` says."""
         self.skipped[error.kind] += 1
         if len(self.examples) < self.max_examples:
             self.examples.append(str(error))

@@ -31,6 +31,13 @@ from pmgen.data.lamp import iter_lamp_questions, read_lamp_outputs
 from pmgen.data.lines import iter_tsv
 from pmgen.data.mind import BEHAVIOR_COLUMNS, iter_mind_behaviors, parse_time, read_mind_news
 from pmgen.data.native import _timestamp, iter_csv, read_items_csv, read_items_jsonl
+from pmgen.data.newscategory import (
+    MIN_SPLIT_ARTICLES,
+    TEST_SHARE,
+    VALID_SHARE,
+    is_news_category,
+    load_news_category,
+)
 from pmgen.data.pens import (
     LOG_COLUMNS,
     LOG_FILES,
@@ -74,6 +81,10 @@ KINDS: dict[str, tuple[str, str]] = {
         "",
     ),
     "hm-customers": ("H&M customers CSV (customer_id, FN, Active, age, ...)", ""),
+    "newscategory-articles": (
+        "News Category Dataset JSON lines (headline, short_description, authors, date, ...)",
+        "articles (one headline request each)",
+    ),
     "native-items": ("pmgen items (items.jsonl / items.csv)", ""),
     "native-users": ("pmgen users.jsonl (user_id, history)", "history entries"),
     "native-requests": (
@@ -128,6 +139,7 @@ class DataCheck:
     num_skipped: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     skipped_examples: list[str] = field(default_factory=list)
+    splits: dict[str, int] | None = None
     examples: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -168,6 +180,8 @@ def _candidates(path: Path) -> list[str]:
     if suffix in (".inter", ".item", ".user"):
         return [f"recbole-{suffix[1:]}"]
     first = _first_line(path)
+    if suffix in (".json", ".jsonl") and is_news_category(path):
+        return ["newscategory-articles"]
     if suffix == ".json":
         outputs = "output" in name or first.lstrip().startswith("{")
         return ["lamp-outputs" if outputs else "lamp-questions"]
@@ -480,6 +494,34 @@ def _lamp(path: Path, kind: str, report: ReadReport, tally: _Tally, check: DataC
         check.notes.append(f"{with_gold} questions have a gold headline in {outputs.name}")
 
 
+def _news_category(path: Path, report: ReadReport, tally: _Tally, check: DataCheck) -> None:
+    """Articles by author, and the fixed per-author split by time that training and the
+    headline benchmark use."""
+    data = load_news_category(path, skip_invalid=report.skip_invalid)
+    report.merge(data.report)
+    for article in data.articles:
+        tally.users.add(article.author)
+        tally.item_ids.add(article.item_id)
+        tally.pairs += 1
+        tally.example(
+            {
+                "line": article.line,
+                "author": article.author,
+                "date": article.date.isoformat(),
+                "headline": _cut(article.headline),
+                "short_description": _cut(article.description),
+                "split": article.split.value,
+            }
+        )
+    check.splits = data.sizes()
+    check.notes.append(
+        f"split by time per author: of {len(data.by_author):,} authors, "
+        f"{data.split_authors():,} have >= {MIN_SPLIT_ARTICLES} articles and give their last "
+        f"{TEST_SHARE:.0%} (at least 1) to test and the {VALID_SHARE:.0%} before to valid; "
+        "the others are train only"
+    )
+
+
 def _native_items(path: Path, report: ReadReport, check: DataCheck) -> None:
     if path.suffix.lower() == ".jsonl":
         items = read_items_jsonl(path, report, check_images=True)
@@ -620,7 +662,7 @@ def check_file(
     check.pairs_meaning = pairs_meaning
     report = ReadReport(skip_invalid=skip_invalid, max_examples=_MESSAGES)
     catalogue, catalogue_name = None, ""
-    if pairs_meaning and kind not in ("lamp-questions", "lamp-outputs"):
+    if pairs_meaning and kind not in ("lamp-questions", "lamp-outputs", "newscategory-articles"):
         catalogue, catalogue_name = _catalogue_of(path, kind, check.notes)
         if catalogue is None:
             check.notes.append("no catalogue beside the file: its item ids were not checked")
@@ -643,6 +685,8 @@ def check_file(
         _hm_articles(path, report, check)
     elif kind == "hm-customers":
         _hm_customers(path, report, tally)
+    elif kind == "newscategory-articles":
+        _news_category(path, report, tally, check)
     elif kind == "native-items":
         _native_items(path, report, check)
     elif kind == "native-interactions":
@@ -709,6 +753,9 @@ def render(check: DataCheck) -> str:
             f"  photos    {check.with_images:,} of {_number(check.items)} {bought} have a photo "
             "under images/"
         )
+    if check.splits is not None:
+        sizes = ", ".join(f"{name} {n:,}" for name, n in check.splits.items())
+        lines.append(f"  splits    {sizes}")
     if check.unknown_ids is not None:
         unknown = (
             f"  unknown   {_number(check.unknown_ids)} of {_number(check.checked_ids)} ids "

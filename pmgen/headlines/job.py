@@ -84,8 +84,11 @@ class HeadlineWriter:
             raise ValueError("rerank 'pmg' needs a sentence encoder (personalization, fidelity)")
 
     def usable(self, request: HeadlineRequest) -> InvalidInputError | None:
-        """Why a request cannot be served with this set-up, or None."""
-        if not any(t.strip() for t in request.history_titles):
+        """Why a request cannot be served with this set-up, or None.
+
+        Method ``none`` writes for a row without history (a user seen for the first time,
+        a file of articles alone); its candidates are then chosen by fidelity alone."""
+        if self.method.uses_prompt and not any(t.strip() for t in request.history_titles):
             reason = NO_HISTORY_TITLES + unknown_note(request)
             return InvalidInputError(
                 request.path, request.line, "history", reason, kind=NO_HISTORY_TITLES
@@ -138,7 +141,7 @@ class HeadlineWriter:
         ]
 
     def _record(self, request, candidates, logprobs, scores, i, titles, keywords) -> dict:
-        from pmgen.scoring.text import combined_score, rerank
+        from pmgen.scoring.text import rerank
 
         entries = [
             {"text": text, "logprob": round(lp, 4)}
@@ -147,12 +150,12 @@ class HeadlineWriter:
         order = sorted(range(len(entries)), key=lambda j: -logprobs[j])
         if scores is not None:
             row = scores[i]
+            combined = row.combined(self.config.alpha)
             for j, entry in enumerate(entries):
-                entry["personalization"] = round(row.personalization[j], 4)
+                if row.personalization is not None:
+                    entry["personalization"] = round(row.personalization[j], 4)
                 entry["fidelity"] = round(row.fidelity[j], 4)
-                entry["combined"] = round(
-                    combined_score(row.personalization[j], row.fidelity[j], self.config.alpha), 4
-                )
+                entry["combined"] = round(combined[j], 4)
                 if row.click is not None:
                     entry["click"] = round(row.click[j], 4)
             if self.config.rerank != "none":

@@ -1,4 +1,4 @@
-"""Headline requests streamed from PENS, MIND, LaMP-4 or pmgen files: one article for one user.
+"""Headline requests from PENS, MIND, LaMP-4, News Category or pmgen files: one article, one user.
 
 A request carries the article body (never its original title: that would leak the
 answer), the user's history as item ids and titles, and the reference headline(s)
@@ -27,6 +27,7 @@ from pmgen.data.lamp import iter_lamp_questions
 from pmgen.data.lines import iter_tsv
 from pmgen.data.mind import BEHAVIOR_COLUMNS, read_mind_news
 from pmgen.data.native import read_items_jsonl
+from pmgen.data.newscategory import is_news_category, load_news_category
 from pmgen.data.pens import iter_pens_test, read_pens_news
 
 NO_BODY = "the target item has no body text"
@@ -39,6 +40,7 @@ class RequestFormat(str, Enum):
     MIND = "mind"  # news.tsv + behaviors.tsv (targets: clicked impressions)
     LAMP = "lamp"  # questions JSON (+ optional outputs JSON with the golds)
     PMGEN = "pmgen"  # items.jsonl + requests/users .jsonl
+    NEWSCATEGORY = "newscategory"  # News Category Dataset JSON lines (users = authors)
 
 
 @dataclass
@@ -66,6 +68,8 @@ def detect_request_format(users: str | Path) -> RequestFormat:
     """The format of a requests file, from its name and first line."""
     users = Path(users)
     suffix = users.suffix.lower()
+    if suffix in (".json", ".jsonl") and is_news_category(users):
+        return RequestFormat.NEWSCATEGORY
     if suffix == ".json":
         return RequestFormat.LAMP
     if suffix == ".jsonl":
@@ -78,12 +82,18 @@ def detect_request_format(users: str | Path) -> RequestFormat:
         cells = first.split(b"\t")
         return RequestFormat.MIND if len(cells) == len(BEHAVIOR_COLUMNS) else RequestFormat.PENS
     raise ValueError(
-        f"{users}: cannot tell the format from the name; pass --format pens|mind|lamp|pmgen"
+        f"{users}: cannot tell the format from the name; pass --format "
+        "pens|mind|lamp|newscategory|pmgen"
     )
 
 
 def read_catalogue(news: str | Path, fmt: RequestFormat, report: ReadReport) -> dict[str, Item]:
-    """The items that requests refer to (LaMP-4 carries its own profiles: none needed)."""
+    """The items that requests refer to (LaMP-4 carries its own profiles: none needed; a
+    News Category file is its own catalogue: pass it as ``news``)."""
+    if fmt is RequestFormat.NEWSCATEGORY:
+        data = load_news_category(news, skip_invalid=report.skip_invalid)
+        report.merge(data.report)
+        return {a.item_id: a.item() for a in data.articles}
     if fmt is RequestFormat.PENS:
         return read_pens_news(news, report)
     if fmt is RequestFormat.MIND:
@@ -99,8 +109,14 @@ def iter_requests(
     items: Mapping[str, Item],
     report: ReadReport,
     lamp_outputs: str | Path | None = None,
+    split: str = "all",
 ) -> Iterator[HeadlineRequest]:
-    """All requests of ``users`` in input order, numbered from 0."""
+    """All requests of ``users`` in input order, numbered from 0.
+
+    ``split`` (News Category only): ``all``, or ``train``/``valid``/``test`` of its fixed
+    per-author split by time."""
+    if split != "all" and fmt is not RequestFormat.NEWSCATEGORY:
+        raise ValueError(f"--split {split} needs --format newscategory (others have no split)")
     readers = {
         RequestFormat.PENS: _pens,
         RequestFormat.MIND: _mind,
@@ -108,6 +124,8 @@ def iter_requests(
     }
     if fmt is RequestFormat.LAMP:
         rows = _lamp(Path(users), report, lamp_outputs)
+    elif fmt is RequestFormat.NEWSCATEGORY:
+        rows = _news_category(Path(users), report, split)
     else:
         rows = readers[fmt](Path(users), items, report)
     for index, request in enumerate(rows):
@@ -259,4 +277,26 @@ def _lamp(path: Path, report: ReadReport, outputs: str | Path | None) -> Iterato
             references=[question.gold] if question.gold else [],
             path=str(path),
             line=question.line,
+        )
+
+
+def _news_category(path: Path, report: ReadReport, split: str) -> Iterator[HeadlineRequest]:
+    """One request per article (of ``split``); the history is the author's earlier
+    articles, the reference the article's own headline."""
+    data = load_news_category(path, skip_invalid=report.skip_invalid)
+    report.merge(data.report)
+    articles = data.articles if split == "all" else data.split(split)
+    for article in articles:
+        history = data.history(article)
+        yield HeadlineRequest(
+            index=-1,
+            user_id=article.author,
+            article=article.description,
+            item_id=article.item_id,
+            category=article.category or None,
+            history_ids=[a.item_id for a in history],
+            history_titles=[a.headline for a in history if a.headline],
+            references=[article.headline] if article.headline else [],
+            path=str(path),
+            line=article.line,
         )

@@ -54,34 +54,45 @@ SIMILARITY_EPS = 1e-6  # lower clamp of a mapped similarity, so log() stays fini
 class CandidateScores:
     """The scores of one article's candidates, index-aligned with its candidate list.
 
-    ``personalization`` and ``fidelity`` are cosine similarities in [-1, 1]; ``click``,
-    when a user encoder scored the candidates, holds its raw similarity logits.
+    ``personalization`` and ``fidelity`` are cosine similarities in [-1, 1];
+    ``personalization`` is None for a user without history (nothing to be personal to);
+    ``click``, when a user encoder scored the candidates, holds its raw similarity logits.
     """
 
-    personalization: list[float]
+    personalization: list[float] | None
     fidelity: list[float]
     click: list[float] | None = None
 
     def __post_init__(self) -> None:
-        self.personalization = [float(x) for x in self.personalization]
+        if self.personalization is not None:
+            self.personalization = [float(x) for x in self.personalization]
         self.fidelity = [float(x) for x in self.fidelity]
         if self.click is not None:
             self.click = [float(x) for x in self.click]
-        n = len(self.personalization)
-        if len(self.fidelity) != n or (self.click is not None and len(self.click) != n):
+        n = len(self.fidelity)
+        lengths = [len(x) for x in (self.personalization, self.click) if x is not None]
+        if any(length != n for length in lengths):
             raise ValueError(
-                f"score lists differ in length: personalization {n}, fidelity "
-                f"{len(self.fidelity)}, click "
-                f"{None if self.click is None else len(self.click)}"
+                f"score lists differ in length: personalization "
+                f"{None if self.personalization is None else len(self.personalization)}, "
+                f"fidelity {n}, click {None if self.click is None else len(self.click)}"
             )
 
     def __len__(self) -> int:
-        return len(self.personalization)
+        return len(self.fidelity)
+
+    def combined(self, alpha: float = 0.5) -> list[float]:
+        """:func:`combined_score` per candidate; fidelity alone without personalization."""
+        if self.personalization is None:
+            return combined_score(self.fidelity, self.fidelity, 0.0)
+        return combined_score(self.personalization, self.fidelity, alpha)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain lists of floats (``click`` is None when absent): ready for ``json.dumps``."""
         return {
-            "personalization": list(self.personalization),
+            "personalization": None
+            if self.personalization is None
+            else list(self.personalization),
             "fidelity": list(self.fidelity),
             "click": None if self.click is None else list(self.click),
         }
@@ -165,7 +176,7 @@ def rerank(scores: CandidateScores, by: RerankBy | str = "pmg", alpha: float = 0
             )
         key = scores.click
     else:
-        key = combined_score(scores.personalization, scores.fidelity, alpha)
+        key = scores.combined(alpha)
     return sorted(order, key=lambda i: -key[i])
 
 
@@ -241,7 +252,8 @@ class TextScorer:
 
         Every text of the batch is embedded in one ``encode_sentences`` call (each
         distinct text once). ``clicks``, e.g. from :meth:`ClickScorer.scores`, is
-        attached to the rows as their click scores.
+        attached to the rows as their click scores. A row without history titles gets
+        ``personalization=None``.
         """
         rows = len(candidates)
         if len(articles) != rows or len(history_titles) != rows:
@@ -256,7 +268,7 @@ class TextScorer:
         for i in range(rows):
             cands = list(candidates[i])
             sentences = article_sentences(articles[i], i)
-            titles = _history(history_titles[i], i)
+            titles = [t for t in history_titles[i] if t.strip()]
             start = len(texts)
             texts.extend(cands)
             texts.extend(sentences)
@@ -270,9 +282,12 @@ class TextScorer:
             click = None
             if clicks is not None:
                 click = _floats(clicks[i])
+            personal = None
+            if hist.stop > hist.start:
+                personal = (emb[cand] @ centroid(emb[hist])).tolist()
             out.append(
                 CandidateScores(
-                    personalization=(emb[cand] @ centroid(emb[hist])).tolist(),
+                    personalization=personal,
                     fidelity=(emb[cand] @ centroid(emb[body])).tolist(),
                     click=click,
                 )
