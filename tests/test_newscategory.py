@@ -67,7 +67,7 @@ def test_split_is_by_time_and_no_article_is_in_two_splits(tmp_path):
     ids = {s: {a.item_id for a in data.split(s)} for s in Split}
     assert not (ids[Split.TRAIN] & ids[Split.VALID] or ids[Split.TRAIN] & ids[Split.TEST])
     assert not ids[Split.VALID] & ids[Split.TEST]
-    for author, articles in data.by_author.items():
+    for articles in data.by_author.values():
         dates = [a.date for a in articles]
         assert dates == sorted(dates)
         splits = [a.split for a in articles]
@@ -116,7 +116,8 @@ def test_bad_lines_name_file_line_and_field(tmp_path):
 def test_data_check_prints_the_split_sizes(tmp_path):
     path = write_file(tmp_path)
     check = check_file(path)
-    assert (check.kind, check.rows, check.users, check.pairs) == ("newscategory-articles", 17, 3, 17)
+    assert check.kind == "newscategory-articles"
+    assert (check.rows, check.users, check.pairs) == (17, 3, 17)
     assert check.splits == {"train": 12, "valid": 2, "test": 3}
     result = CliRunner().invoke(app, ["data", "check", str(path)])
     assert result.exit_code == 0, result.output

@@ -90,9 +90,7 @@ class CandidateScores:
     def to_dict(self) -> dict[str, Any]:
         """Plain lists of floats (``click`` is None when absent): ready for ``json.dumps``."""
         return {
-            "personalization": None
-            if self.personalization is None
-            else list(self.personalization),
+            "personalization": None if self.personalization is None else list(self.personalization),
             "fidelity": list(self.fidelity),
             "click": None if self.click is None else list(self.click),
         }
