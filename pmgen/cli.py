@@ -857,6 +857,82 @@ def train_projector_command(
         )
 
 
+@app.command("train-headlines")
+def train_headlines_command(
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            help="Articles with their headlines: a News Category JSON lines file (its "
+            "per-author time split), or any data set pmgen reads (split 90/10 by id).",
+        ),
+    ],
+    data_format: FormatOpt = "auto",
+    output: Annotated[
+        Path, typer.Option("--output", help="Run folder: checkpoint/ and best/lora.")
+    ] = Path("runs/headline-lora"),
+    skip_invalid: SkipOpt = False,
+    llm: Annotated[str, typer.Option(help="Causal LM (kept frozen): hub id or local path.")] = (
+        "HuggingFaceTB/SmolLM2-135M-Instruct"
+    ),
+    lora_rank: Annotated[int, typer.Option(help="Rank of the LoRA.")] = 8,
+    max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
+    epochs: EpochsOpt = None,
+    batch_size: Annotated[int | None, typer.Option(help="Articles per step and process.")] = None,
+    lr: LrOpt = None,
+    max_train_seconds: Annotated[
+        float | None, typer.Option(help="Stop after the step that crosses this many seconds.")
+    ] = None,
+    eval_steps: Annotated[
+        int | None, typer.Option(help="Also validate every N steps (always at epoch end).")
+    ] = None,
+    max_valid_articles: Annotated[
+        int | None, typer.Option(help="Validation articles scored by ROUGE (default 200).")
+    ] = None,
+    dtype: Annotated[str | None, typer.Option(help="LLM weights: float32 or bfloat16.")] = None,
+    seed: SeedOpt = None,
+    resume: ResumeOpt = True,
+) -> None:
+    """Train the headline LoRA: each article's own headline, no user signal.
+
+    Every evaluation writes greedy headlines for the validation articles; the LoRA kept in
+    OUTPUT/best/lora is the one with the best validation ROUGE-1. Use it with
+    `pmgen headlines --lora OUTPUT/best/lora`. Runs under `accelerate launch`.
+    """
+    from pmgen.headline_training import HeadlineLoraConfig, train_headline_lora
+    from user_models.runtime import process_state
+
+    try:
+        config = HeadlineLoraConfig(
+            llm=llm,
+            lora_rank=lora_rank,
+            **_set(
+                max_steps=max_steps,
+                max_epochs=epochs,
+                batch_size=batch_size,
+                learning_rate=lr,
+                max_train_seconds=max_train_seconds,
+                eval_steps=eval_steps,
+                max_valid_articles=max_valid_articles,
+                dtype=dtype,
+                seed=seed,
+            ),
+        )
+        result = train_headline_lora(
+            data, output, config, format=data_format, skip_invalid=skip_invalid, resume=resume
+        )
+    except USER_ERRORS as error:
+        _fail(error)
+    if process_state().is_main_process:
+        best = "-" if result.best_score is None else f"{result.best_score:.2f}"
+        typer.echo(
+            f"trained the headline LoRA for {result.steps} steps "
+            f"({result.seconds_per_step:.2f} s/step, {result.train_examples} articles, stopped "
+            f"by {result.stopped}); best validation ROUGE-1 {best} at step {result.best_step}; "
+            f"saved to {result.best_dir}"
+        )
+
+
 @app.command("train-lora")
 def train_lora_command(
     images: Annotated[

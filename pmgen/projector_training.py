@@ -209,37 +209,22 @@ class HeadlineBatch:
         )
 
 
-class HeadlineBatcher:
-    """Turns examples into batches: prompts from ``build_prompt``, titles as targets."""
+class TitleTokens:
+    """Prompt and title token ids as training sees them, and their packing into a batch:
+    ``[left padding + prompt][title + EOS + right padding]``, loss on the title only."""
 
     def __init__(
-        self,
-        tokenizer,
-        build_prompt,
-        splits: SequenceSplits,
-        items: Mapping[str, Item],
-        encoder: UserEncoder,
-        max_article_tokens: int = 256,
-        max_title_tokens: int = 32,
+        self, tokenizer, build_prompt, max_article_tokens: int = 256, max_title_tokens: int = 32
     ):
         if tokenizer.eos_token_id is None:
             raise ValueError("the tokenizer has no EOS token to end a title with")
         self.tokenizer = tokenizer
         self.build_prompt = build_prompt
-        self.splits = splits
-        self.items = items
-        self.encoder = encoder
         self.max_article_tokens = max_article_tokens
         self.max_title_tokens = max_title_tokens
         self.pad_id = tokenizer.pad_token_id
         if self.pad_id is None:
             self.pad_id = tokenizer.eos_token_id
-
-    def item(self, index: int) -> Item:
-        return self.items[self.splits.item_ids[index - 1]]
-
-    def history(self, example: Example) -> list[str]:
-        return history_ids(self.splits, example)
 
     def truncate(self, body: str) -> str:
         """The body cut after ``max_article_tokens`` tokens (at a character offset)."""
@@ -264,18 +249,49 @@ class HeadlineBatcher:
         ids = self.tokenizer(item.title.strip(), add_special_tokens=False).input_ids
         return [*ids[: self.max_title_tokens], self.tokenizer.eos_token_id]
 
-    def __call__(self, examples: Sequence[Example]) -> HeadlineBatch:
-        prompts = [self.prompt_ids(self.item(e.target)) for e in examples]
-        titles = [self.title_ids(self.item(e.target)) for e in examples]
+    def pack(self, targets: Sequence[Item]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(input_ids, attention_mask, labels) of the targets' prompts and titles."""
+        prompts = [self.prompt_ids(item) for item in targets]
+        titles = [self.title_ids(item) for item in targets]
         p_len, t_len = max(map(len, prompts)), max(map(len, titles))
-        ids = torch.full((len(examples), p_len + t_len), self.pad_id, dtype=torch.long)
+        ids = torch.full((len(targets), p_len + t_len), self.pad_id, dtype=torch.long)
         mask = torch.zeros_like(ids)
-        labels = torch.full((len(examples), t_len), IGNORE_INDEX, dtype=torch.long)
+        labels = torch.full((len(targets), t_len), IGNORE_INDEX, dtype=torch.long)
         for row, (prompt, title) in enumerate(zip(prompts, titles, strict=True)):
             ids[row, p_len - len(prompt) : p_len] = torch.tensor(prompt)
             ids[row, p_len : p_len + len(title)] = torch.tensor(title)
             mask[row, p_len - len(prompt) : p_len + len(title)] = 1
             labels[row, : len(title)] = torch.tensor(title)
+        return ids, mask, labels
+
+
+class HeadlineBatcher(TitleTokens):
+    """Turns examples into batches: prompts from ``build_prompt``, titles as targets, and
+    the user vectors of the examples' histories."""
+
+    def __init__(
+        self,
+        tokenizer,
+        build_prompt,
+        splits: SequenceSplits,
+        items: Mapping[str, Item],
+        encoder: UserEncoder,
+        max_article_tokens: int = 256,
+        max_title_tokens: int = 32,
+    ):
+        super().__init__(tokenizer, build_prompt, max_article_tokens, max_title_tokens)
+        self.splits = splits
+        self.items = items
+        self.encoder = encoder
+
+    def item(self, index: int) -> Item:
+        return self.items[self.splits.item_ids[index - 1]]
+
+    def history(self, example: Example) -> list[str]:
+        return history_ids(self.splits, example)
+
+    def __call__(self, examples: Sequence[Example]) -> HeadlineBatch:
+        ids, mask, labels = self.pack([self.item(e.target) for e in examples])
         users = self.encoder.user_vectors([self.history(e) for e in examples]).float()
         return HeadlineBatch(users, ids, mask, labels)
 

@@ -82,6 +82,7 @@ class LoopState:
     train_seconds: float = 0.0
     best_val_loss: float = float("inf")
     best_step: int = -1
+    best_score: float | None = None  # the selection metric at best_step, when there is one
     stopped: str = ""
     history: list[dict[str, float | None]] = field(default_factory=list)
 
@@ -90,6 +91,7 @@ class LoopState:
 class LoopResult:
     best_val_loss: float
     best_step: int
+    best_score: float | None
     steps: int
     epochs: int
     train_seconds: float
@@ -116,6 +118,9 @@ class StepTrainer:
     name = "train"  # the progress bar's label
     shape_fields: tuple[str, ...] = ()  # config fields a checkpoint must share with its resumer
     evaluate_each_epoch = True  # False where there is nothing to validate on
+    # a key of validation_metrics() to keep the best weights by (higher is better);
+    # None keeps them by the validation loss (lower is better)
+    selection_metric: str | None = None
 
     train_examples: Sequence[Any]
     valid_examples: Sequence[Any]
@@ -157,6 +162,11 @@ class StepTrainer:
         """What ``training_info.json`` says about the run besides the losses."""
         return {}
 
+    def validation_metrics(self) -> dict[str, float]:
+        """More validation numbers (e.g. ROUGE of generated text), recorded beside the
+        loss at every evaluation; ``selection_metric`` names the one that chooses."""
+        return {}
+
     @property
     def best_dir(self) -> Path:
         return self.output_dir / BEST_DIR
@@ -175,7 +185,15 @@ class StepTrainer:
             **self.best_info(),
             "best_step": state.best_step,
             "best_val_loss": state.best_val_loss,
-            "val_losses": [{"step": r["step"], "val_loss": r["val_loss"]} for r in state.history],
+            **(
+                {"selected_by": self.selection_metric, "best_score": state.best_score}
+                if self.selection_metric
+                else {}
+            ),
+            "val_losses": [
+                {k: v for k, v in r.items() if k == "step" or k.startswith("val_")}
+                for r in state.history
+            ],
             "training_config": self.config.to_dict(),
         }
 
@@ -347,16 +365,25 @@ class StepTrainer:
         """Validate, record, and keep the weights as the best when the loss improved."""
         state = self.state
         val_loss = self.validate()
+        metrics = self.validation_metrics()
         record = {
             "step": float(state.global_step),
             "epoch": state.epoch + state.step_in_epoch / max(1, self._steps_per_epoch()),
             "train_loss": train_loss,
             "val_loss": val_loss,
+            **{f"val_{name}": value for name, value in metrics.items()},
             "train_seconds": state.train_seconds,
         }
         state.history.append(record)
         # trained weights beat the untrained ones on ties; NaN (no validation) always saves
-        improved = state.global_step > 0 and not val_loss > state.best_val_loss
+        score = metrics.get(self.selection_metric) if self.selection_metric else None
+        if score is None:
+            improved = state.global_step > 0 and not val_loss > state.best_val_loss
+        else:
+            best = state.best_score
+            improved = state.global_step > 0 and (best is None or not score < best)
+            if improved:
+                state.best_score = score
         if improved:
             state.best_val_loss = val_loss
             state.best_step = state.global_step
@@ -365,6 +392,7 @@ class StepTrainer:
         if show:
             trained = "untrained" if train_loss is None else f"train loss {train_loss:.4f}"
             valid = "no validation" if math.isnan(val_loss) else f"val loss {val_loss:.4f}"
+            valid += "".join(f" | {name} {value:.4f}" for name, value in metrics.items())
             tqdm.write(
                 f"step {state.global_step} (epoch {record['epoch']:.2f}): {trained} | {valid}"
                 + (" *best" if improved else "")
@@ -379,6 +407,7 @@ class StepTrainer:
         return LoopResult(
             best_val_loss=state.best_val_loss,
             best_step=state.best_step,
+            best_score=state.best_score,
             steps=state.global_step,
             epochs=state.epoch,
             train_seconds=state.train_seconds,
