@@ -4,6 +4,7 @@ for each method (none / explicit / soft / both), each chosen without and with re
     python benchmarks/headlines.py                               # the bundled sample
     python benchmarks/headlines.py --pens DIR --workdir RUN      # PENS test + news.tsv
     python benchmarks/headlines.py --lamp dev_questions.json --lamp-outputs dev_outputs.json
+    python benchmarks/headlines.py --newscategory News_Category_Dataset_v3.json --workdir RUN
 
 Every method runs as a resumable headline job (N sampled candidates, scored), so a
 stopped benchmark continues where it was. "without rerank" keeps the LLM's most likely
@@ -60,6 +61,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pens", type=Path, help="PENS folder: news.tsv, personalized_test.tsv")
     parser.add_argument("--lamp", type=Path, help="LaMP-4 questions JSON")
     parser.add_argument("--lamp-outputs", type=Path, help="LaMP-4 outputs JSON (golds)")
+    parser.add_argument(
+        "--newscategory",
+        type=Path,
+        help="News Category Dataset JSON lines: its test split, with intervals and controls "
+        "(see benchmarks/newscategory.py)",
+    )
+    parser.add_argument(
+        "--sample-size", type=int, default=300, help="newscategory: test articles (0 = all)"
+    )
+    parser.add_argument(
+        "--lora", default="auto", help="newscategory: the LoRA rows' adapter (auto, or a folder)"
+    )
     parser.add_argument("--workdir", type=Path, help="encoder/projector run folder")
     parser.add_argument("--out", type=Path, help="results folder (default benchmarks/results/…)")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated")
@@ -240,6 +253,11 @@ def main(argv: list[str] | None = None) -> None:
     from pmgen.tables import markdown_grid, print_grid
 
     args = parse_args(argv)
+    if args.newscategory:
+        from benchmarks import newscategory
+
+        newscategory.run(args)
+        return
     name, fmt, users, news, note = _dataset(args)
     root = Path(__file__).resolve().parent
     out = args.out or root / "results" / f"headlines-{name}"

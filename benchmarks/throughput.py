@@ -331,7 +331,8 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     info = machine()
     print(f"machine: {json.dumps(info)}", flush=True)
-    pipe = HeadlinePipeline.from_pretrained(args.model, dtype=args.dtype)
+    # the GGUF's own weights, as llama.cpp runs them: no headline LoRA merged in
+    pipe = HeadlinePipeline.from_pretrained(args.model, dtype=args.dtype, lora="none")
     bodies = sample_bodies(pipe.tokenizer, args.rows, args.body_tokens)
     prompts = [pipe.build_prompt(body) for body in bodies]
     prompt_tokens = [len(ids) for ids in pipe.tokenizer(prompts).input_ids]

@@ -133,6 +133,7 @@ class HeadlinePipeline:
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "left"  # decoder-only batches are padded on the left
+        self.lora: Path | None = None  # the adapter merged into the weights, if any
 
     @classmethod
     def from_pretrained(
@@ -141,12 +142,16 @@ class HeadlinePipeline:
         projector: str | Path | SoftPromptProjector | None = None,
         cache_dir: Path | None = None,
         dtype: torch.dtype | str = "float32",
-        lora: str | Path | None = None,
+        lora: str | Path | None = "auto",
     ) -> HeadlinePipeline:
-        """``lora``: a peft adapter folder (e.g. ``.../best/lora`` of ``pmgen train-projector``),
-        merged into the weights so generation runs at the base model's speed."""
+        """``lora``: a peft adapter folder (e.g. ``OUTPUT/best/lora`` of ``pmgen
+        train-headlines``), merged into the weights so generation runs at the base model's
+        speed; ``"auto"`` (the default) the adapter shipped for this model, if pmgen ships
+        one (see ``pipelines.headline_loras``); ``"none"`` or None no adapter."""
+        from pipelines.headline_loras import resolve_headline_lora
         from pipelines.models import load_causal_lm
 
+        lora = None if lora is None else resolve_headline_lora(lora, name_or_path)
         model, tokenizer = load_causal_lm(name_or_path, cache_dir=cache_dir, dtype=dtype)
         if lora is not None:
             from peft import PeftModel
@@ -154,7 +159,9 @@ class HeadlinePipeline:
             model = PeftModel.from_pretrained(model, str(lora)).merge_and_unload()
         if projector is not None and not isinstance(projector, SoftPromptProjector):
             projector = SoftPromptProjector.from_pretrained(projector)
-        return cls(model, tokenizer, projector)
+        pipeline = cls(model, tokenizer, projector)
+        pipeline.lora = lora
+        return pipeline
 
     # -- steps -------------------------------------------------------------------------
     def check_inputs(self, articles, history_titles, keywords, user_vectors, soft_prompts, method):

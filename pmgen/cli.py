@@ -442,7 +442,13 @@ def headlines_command(
         "HuggingFaceTB/SmolLM2-135M-Instruct"
     ),
     projector: Annotated[Path | None, typer.Option(help="Soft-prompt projector folder.")] = None,
-    lora: Annotated[Path | None, typer.Option(help="LoRA adapter folder for the LLM.")] = None,
+    lora: Annotated[
+        str,
+        typer.Option(
+            help="Headline LoRA for the LLM: a folder (`pmgen train-headlines` OUTPUT/best/lora), "
+            "auto (the adapter pmgen ships for the default offline LLM), or none."
+        ),
+    ] = "auto",
     dtype: Annotated[str, typer.Option(help="float32 or bfloat16.")] = "float32",
     seed: Annotated[int, typer.Option(help="Seed for sampled candidates.")] = 0,
     skip_invalid: SkipOpt = False,

@@ -111,3 +111,48 @@ def write_headline_lora(llm: Path, folder: Path) -> Path:
             torch.nn.init.normal_(parameter, std=0.5)
     model.save_pretrained(folder)
     return folder
+
+
+def test_newscategory_controls_pair_each_article_with_another_author(tmp_path):
+    from test_headline_training import write_news
+
+    from benchmarks.newscategory import sample_test_requests
+
+    path = write_news(tmp_path, authors=4, per_author=10)
+    rows, controls, total = sample_test_requests(path, sample_size=5, seed=0)
+    assert total == 8 and len(rows) == len(controls) == 5  # 4 authors x 2 test articles
+    assert [r.index for r in rows] == list(range(5))
+    by_history = {tuple(r.history_ids): r.user_id for r in rows}
+    for row, control in zip(rows, controls, strict=True):
+        assert (control.article, control.references) == (row.article, row.references)
+        assert control.history_ids and control.history_ids != row.history_ids
+        owner = by_history.get(tuple(control.history_ids))
+        assert owner != row.user_id  # someone else's past, never the author's own
+
+
+@pytest.mark.slow
+def test_newscategory_benchmark_reports_intervals_and_paired_differences(tmp_path):
+    from test_headline_training import write_news
+
+    news = write_news(tmp_path, authors=4, per_author=10)
+    llm = save_tiny_causal_lm(tmp_path / "tiny-llm")
+    train = [sys.executable, "-m", "pmgen", "train-headlines", "--data", str(news), "--llm",
+             str(llm), "--output", str(tmp_path / "lora"), "--max-steps", "2",
+             "--batch-size", "4", "--lora-rank", "2"]  # fmt: skip
+    done = subprocess.run(train, env=ENV, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = tmp_path / "results"
+    cmd = [sys.executable, str(REPO / "benchmarks" / "headlines.py"), "--newscategory", str(news),
+           "--llm", str(llm), "--lora", str(tmp_path / "lora" / "best" / "lora"),
+           "--sample-size", "6", "--batch-size", "3", "--out", str(out)]  # fmt: skip
+    first = subprocess.run(cmd, env=ENV, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "soft-prompt rows are skipped" in first.stdout
+    result = json.loads((out / "headlines.json").read_text())
+    assert list(result["rows"])[0] == "lead sentence of the description"
+    lead = result["rows"]["lead sentence of the description"]["rouge1"]
+    assert lead["low"] <= lead["mean"] <= lead["high"] and lead["rows"] == 6
+    assert "LoRA + explicit (k=5 past headlines) vs its control" in result["r1_differences"]
+    assert "test split" in result["protocol"] and (out / "headlines.png").stat().st_size > 0
+    again = subprocess.run(cmd, env=ENV, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "rows in" not in again.stdout  # nothing generated again

@@ -56,7 +56,8 @@ def test_cli_trains_keeps_the_best_rouge_and_resumes(tmp_path):
     llm = save_tiny_causal_lm(tmp_path / "llm")
     out = tmp_path / "run"
     args = ["train-headlines", "--data", str(path), "--llm", str(llm), "--output", str(out),
-            "--batch-size", "4", "--eval-steps", "2", "--lora-rank", "2", "--lr", "0.01"]  # fmt: skip
+            "--batch-size", "4", "--eval-steps", "2", "--lora-rank", "2",
+            "--lr", "0.01"]  # fmt: skip
     result = CliRunner().invoke(app, [*args, "--max-steps", "4"])
     assert result.exit_code == 0, result.output
     assert "best validation ROUGE-1" in result.output

@@ -40,7 +40,7 @@ def build_headline_writer(
     workdir: str | Path | None = None,
     items: Mapping[str, Item] | None = None,
     projector: str | Path | None = None,
-    lora: str | Path | None = None,
+    lora: str | Path | None = "auto",
     encoder_dir: str | Path | None = None,
     text_model: str = DEFAULT_TEXT_MODEL,
     dtype: str = "float32",
@@ -59,15 +59,15 @@ def build_headline_writer(
     needs_encoder = method.uses_soft or config.rerank == "click"
     if workdir is not None and method.uses_soft and projector is None:
         projector, found_lora = default_projector(workdir)
-        lora = lora or found_lora
+        if found_lora is not None and (lora is None or str(lora).lower() == "auto"):
+            lora = found_lora  # trained with the projector: they belong together
         if projector is None:
             raise FileNotFoundError(
                 f"method {method.value!r} needs a trained soft-prompt projector: none in "
                 f"{Path(workdir) / PROJECTOR_DIR / 'best'}; run `pmgen train-projector` "
                 "or pass --projector"
             )
-    options = {"lora": lora} if lora is not None else {}
-    pipeline = HeadlinePipeline.from_pretrained(llm, projector=projector, dtype=dtype, **options)
+    pipeline = HeadlinePipeline.from_pretrained(llm, projector=projector, dtype=dtype, lora=lora)
     device = job_device(device)
     pipeline.model.to(device)
     if pipeline.projector is not None:

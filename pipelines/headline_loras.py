@@ -1,0 +1,61 @@
+"""Headline LoRA adapters shipped inside the package, and which one a model uses by default.
+
+Each adapter is a peft folder under ``pipelines/headline_loras/<name>/`` (adapter_config.json,
+adapter_model.safetensors) with its model card (README.md: data and its licence, split,
+steps, scores). A model pmgen knows by name gets its adapter unless told otherwise:
+``lora="auto"`` (the default) picks it, ``lora="none"`` turns it off, and a folder path
+names another adapter.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pipelines.models import is_default_model
+
+logger = logging.getLogger(__name__)
+
+SHIPPED_DIR = Path(__file__).resolve().parent / "headline_loras"
+SMOLLM2_ADAPTER = "smollm2-135m-newscategory"
+AUTO = "auto"
+NONE = "none"
+
+
+def _adapter_name(llm: str | Path) -> str | None:
+    """The shipped adapter's folder name for ``llm`` (None: pmgen ships none for it)."""
+    if is_default_model(str(llm)):
+        return SMOLLM2_ADAPTER
+    return None
+
+
+def is_adapter(folder: Path) -> bool:
+    return (folder / "adapter_config.json").is_file()
+
+
+def shipped_headline_lora(llm: str | Path) -> Path | None:
+    """The adapter shipped for ``llm``, or None (no adapter for that model, or not built)."""
+    name = _adapter_name(llm)
+    if name is None:
+        return None
+    folder = SHIPPED_DIR / name
+    return folder if is_adapter(folder) else None
+
+
+def resolve_headline_lora(lora: str | Path | None, llm: str | Path) -> Path | None:
+    """What ``lora`` means for ``llm``: ``auto``/None the shipped adapter (if any), ``none``
+    no adapter, else the adapter folder named (which must exist)."""
+    if lora is None or str(lora).lower() == AUTO:
+        found = shipped_headline_lora(llm)
+        if found is not None:
+            logger.info("Using the headline LoRA shipped for %s: %s", llm, found)
+        return found
+    if str(lora).lower() == NONE:
+        return None
+    folder = Path(lora)
+    if not is_adapter(folder):
+        raise FileNotFoundError(
+            f"{folder}: not a LoRA adapter folder (no adapter_config.json); pass the folder "
+            "that `pmgen train-headlines` wrote (OUTPUT/best/lora), auto, or none"
+        )
+    return folder
