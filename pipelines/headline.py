@@ -148,15 +148,12 @@ class HeadlinePipeline:
         train-headlines``), merged into the weights so generation runs at the base model's
         speed; ``"auto"`` (the default) the adapter shipped for this model, if pmgen ships
         one (see ``pipelines.headline_loras``); ``"none"`` or None no adapter."""
-        from pipelines.headline_loras import resolve_headline_lora
+        from pipelines.headline_loras import merge_headline_lora, resolve_headline_lora
         from pipelines.models import load_causal_lm
 
         lora = None if lora is None else resolve_headline_lora(lora, name_or_path)
         model, tokenizer = load_causal_lm(name_or_path, cache_dir=cache_dir, dtype=dtype)
-        if lora is not None:
-            from peft import PeftModel
-
-            model = PeftModel.from_pretrained(model, str(lora)).merge_and_unload()
+        model = merge_headline_lora(model, lora)
         if projector is not None and not isinstance(projector, SoftPromptProjector):
             projector = SoftPromptProjector.from_pretrained(projector)
         pipeline = cls(model, tokenizer, projector)

@@ -59,3 +59,13 @@ def resolve_headline_lora(lora: str | Path | None, llm: str | Path) -> Path | No
             "that `pmgen train-headlines` wrote (OUTPUT/best/lora), auto, or none"
         )
     return folder
+
+
+def merge_headline_lora(model, lora: Path | None):
+    """``model`` with the adapter folder ``lora`` merged into its weights (None: unchanged),
+    so generation and further training run at the base model's speed."""
+    if lora is None:
+        return model
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, str(lora)).merge_and_unload()

@@ -104,6 +104,11 @@ class ProjectorTrainingConfig(SoftPromptTrainingConfig):
     lora_alpha: float | None = option(None, "LoRA scaling numerator; default 2 * rank")
     lora_dropout: float = option(0.05, "dropout on the LoRA input")
     lora_learning_rate: float = option(2e-4, "AdamW learning rate of the LoRA weights")
+    headline_lora: str = option(
+        "auto",
+        "headline LoRA merged into the LLM before training, as generation merges it: auto "
+        "(the one pmgen ships for the LLM), none, or a folder; none when lora_rank > 0",
+    )
     max_article_tokens: int = option(256, "the article body is cut to this many tokens")
     max_title_tokens: int = option(32, "the target title is cut to this many tokens (+ EOS)")
     # measured on this machine's CPUs: bf16 backward matmuls leave the fast path (~25x slower)
@@ -391,7 +396,10 @@ class ProjectorTrainer(SoftPromptTrainer):
 
     name = "headline projector"
     # these must agree between a checkpoint and the run that resumes it
-    shape_fields = ("llm", "target", "num_virtual_tokens", "projector_hidden_size", "lora_rank")
+    shape_fields = (
+        "llm", "target", "num_virtual_tokens", "projector_hidden_size", "lora_rank",
+        "headline_lora",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -408,13 +416,18 @@ class ProjectorTrainer(SoftPromptTrainer):
         encoder_dir: str | Path | None = None,
     ):
         from pipelines.headline import HeadlinePipeline
+        from pipelines.headline_loras import merge_headline_lora, resolve_headline_lora
         from pipelines.models import load_causal_lm
 
         super().__init__(config, output_dir, resume, progress, accelerator)
         self.encoder_dir = str(encoder_dir) if encoder_dir is not None else None
+        self.base_lora = None
         if model is None:
             with self.accelerator.main_process_first():  # a first load may convert a GGUF
                 model, tokenizer = load_causal_lm(config.llm, dtype=config.dtype)
+            if not config.lora_rank:  # a LoRA trained here replaces the shipped one
+                self.base_lora = resolve_headline_lora(config.headline_lora, config.llm)
+                model = merge_headline_lora(model, self.base_lora)
         self.tokenizer = tokenizer
         prompts = HeadlinePipeline(model, tokenizer)  # its build_prompt; sets the pad token
         self.train_examples, self.valid_examples = build_examples(
@@ -481,7 +494,12 @@ class ProjectorTrainer(SoftPromptTrainer):
             set_peft_model_state_dict(self.model, weights)
 
     def best_info(self) -> dict[str, Any]:
-        return {**super().best_info(), "llm": self.config.llm, "lora_rank": self.config.lora_rank}
+        return {
+            **super().best_info(),
+            "llm": self.config.llm,
+            "lora_rank": self.config.lora_rank,
+            "headline_lora": None if self.base_lora is None else str(self.base_lora),
+        }
 
 
 def train_projector(
