@@ -80,6 +80,13 @@ PatienceOpt = Annotated[
 ResumeOpt = Annotated[
     bool, typer.Option("--resume/--no-resume", help="Continue from the last checkpoint.")
 ]
+MixedPrecisionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--mixed-precision",
+        help="bf16 autocast: no, bf16, or auto (bf16 where this CPU runs it faster; default).",
+    ),
+]
 SeedOpt = Annotated[
     int | None,
     typer.Option("--seed", help="Seed for weights and data order: the same seed, the same run."),
@@ -793,6 +800,7 @@ def train_projector_command(
     dtype: Annotated[
         str | None, typer.Option(help="Headline: LLM weights, float32 or bfloat16.")
     ] = None,
+    mixed_precision: MixedPrecisionOpt = None,
     resume: ResumeOpt = True,
 ) -> None:
     """Train the soft-prompt projector on what users clicked, the generator frozen.
@@ -814,6 +822,7 @@ def train_projector_command(
             max_train_seconds=max_train_seconds,
             max_examples_per_user=max_examples_per_user,
             eval_steps=eval_steps,
+            mixed_precision=mixed_precision,
         )
         if target is ProjectorTarget.cover:
             from pmgen.cover_projector_training import CoverProjectorTrainingConfig
@@ -896,6 +905,7 @@ def train_headlines_command(
         int | None, typer.Option(help="Validation articles scored by ROUGE (default 200).")
     ] = None,
     dtype: Annotated[str | None, typer.Option(help="LLM weights: float32 or bfloat16.")] = None,
+    mixed_precision: MixedPrecisionOpt = None,
     seed: SeedOpt = None,
     resume: ResumeOpt = True,
 ) -> None:
@@ -921,6 +931,7 @@ def train_headlines_command(
                 eval_steps=eval_steps,
                 max_valid_articles=max_valid_articles,
                 dtype=dtype,
+                mixed_precision=mixed_precision,
                 seed=seed,
             ),
         )

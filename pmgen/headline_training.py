@@ -18,6 +18,7 @@ and loss this reuses) and the shipped adapter's files (``pipelines.adapters``).
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from pmgen.projector_training import (
     add_lora,
     has_body_and_title,
 )
-from pmgen.training import StepTrainer, StepTrainingConfig, option
+from pmgen.training import INFO_FILE, StepTrainer, StepTrainingConfig, option
 
 DEFAULT_OUTPUT = "headline-lora"  # under the workdir
 VALID_PERCENT = 10  # of a data set without its own split
@@ -60,6 +61,9 @@ class HeadlineLoraConfig(StepTrainingConfig):
     max_new_tokens: int = option(24, "longest generated headline at validation")
     generation_batch_size: int = option(32, "validation articles generated together")
     dtype: str = option("float32", "LLM weights: float32 or bfloat16")
+    mixed_precision: str = option(
+        "auto", "bf16 autocast of the forward and backward: no, bf16, or auto (where faster)"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -196,12 +200,13 @@ class HeadlineLoraTrainer(StepTrainer):
         self.model.eval()
         for start in range(0, len(shard), cfg.generation_batch_size):
             chunk = shard[start : start + cfg.generation_batch_size]
-            output = self.pipeline(
-                [self.tokens.truncate(item.body) for item in chunk],
-                categories=[item.category or None for item in chunk],
-                max_new_tokens=cfg.max_new_tokens,
-                batch_size=cfg.generation_batch_size,
-            )
+            with self.autocast():
+                output = self.pipeline(
+                    [self.tokens.truncate(item.body) for item in chunk],
+                    categories=[item.category or None for item in chunk],
+                    max_new_tokens=cfg.max_new_tokens,
+                    batch_size=cfg.generation_batch_size,
+                )
             headlines += [candidates[0] for candidates in output.candidates]
         if was_training:
             self.model.train()
@@ -242,4 +247,52 @@ def train_headline_lora(
     config = config or HeadlineLoraConfig()
     pairs = headline_pairs(data, format, skip_invalid)
     trainer = HeadlineLoraTrainer(config, pairs, output_dir, resume=resume, progress=progress)
-    return trainer.train()
+    result = trainer.train()
+    if trainer.accelerator.is_main_process and (result.best_dir / INFO_FILE).is_file():
+        info = json.loads((result.best_dir / INFO_FILE).read_text())
+        card = model_card(info, Path(data).name, result.seconds_per_step)
+        (result.best_dir / "README.md").write_text(card)
+    return result
+
+
+NEWS_CATEGORY_LICENCE = (
+    "News Category Dataset (Rishabh Misra, arXiv:2209.11429; HuffPost articles 2012-2022), "
+    "released by its publisher under CC BY 4.0 (Creative Commons Attribution 4.0): "
+    "cite Misra (2022) and Misra & Grover, *Sculpting Data for ML* (2021)"
+)
+
+
+def model_card(info: dict[str, Any], data_name: str, seconds_per_step: float) -> str:
+    """A model card for a trained headline LoRA, from its ``training_info.json``."""
+    cfg = info["training_config"]
+    licence = (
+        NEWS_CATEGORY_LICENCE
+        if "News Category" in info.get("data", "")
+        else ("the licence of the training data set (not recorded here)")
+    )
+    lines = [
+        f"# Headline LoRA for {info['llm']}", "",
+        "Writes an article's headline from its text (no user signal). Trained with "
+        "`pmgen train-headlines`; load with `pmgen headlines --lora <this folder>` or "
+        "`HeadlinePipeline.from_pretrained(llm, lora=<this folder>)`.", "",
+        "## Training", "",
+        f"- Base model: {info['llm']} (frozen; LoRA rank {info['lora_rank']} on q_proj/v_proj, "
+        f"alpha {cfg.get('lora_alpha') or 2 * info['lora_rank']}, dropout {cfg['lora_dropout']})",
+        f"- Data: `{data_name}`: {info['data']}; {info['train_articles']:,} training articles",
+        f"- Licence of the data: {licence}",
+        f"- Steps: {int(info['best_step'])} kept (of {int(info['val_losses'][-1]['step'])} run), "
+        f"batch {cfg['batch_size']}, learning rate {cfg['learning_rate']}, seed {cfg['seed']}, "
+        f"bf16 autocast: {info.get('autocast', 'none')}, {seconds_per_step:.2f} s/step on the "
+        "training machine",
+        f"- Chosen by: validation ROUGE-1 (PENS scorer) of greedy headlines for "
+        f"{info['valid_articles_scored']} validation articles; never the test split", "",
+        "## Validation", "",
+        "| step | val loss | ROUGE-1 | ROUGE-2 | ROUGE-L |", "|---|---|---|---|---|",
+    ]  # fmt: skip
+    for record in info["val_losses"]:
+        cells = [f"{record.get(k, float('nan')):.2f}" for k in ("val_rouge1", "val_rouge2",
+                                                               "val_rougeL")]  # fmt: skip
+        lines.append(
+            f"| {int(record['step'])} | {record['val_loss']:.4f} | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines) + "\n"

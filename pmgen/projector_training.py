@@ -113,6 +113,9 @@ class ProjectorTrainingConfig(SoftPromptTrainingConfig):
     max_title_tokens: int = option(32, "the target title is cut to this many tokens (+ EOS)")
     # measured on this machine's CPUs: bf16 backward matmuls leave the fast path (~25x slower)
     dtype: str = option("float32", "LLM weights: float32, or bfloat16 where it trains in it")
+    mixed_precision: str = option(
+        "auto", "bf16 autocast of the forward and backward: no, bf16, or auto (where faster)"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

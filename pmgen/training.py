@@ -58,11 +58,18 @@ class StepTrainingConfig(_JsonConfig):
     eval_steps: int | None = option(None, "also validate every N steps (always at epoch end)")
     save_steps: int = option(50, "checkpoint every N steps (always at epoch end and at the stop)")
     seed: int = option(2026, "data order, initialisation and dropout")
+    mixed_precision: str = option(
+        "no", "bf16 autocast of the forward and backward: no, bf16, or auto (where it is faster)"
+    )
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "eval_batch_size", "save_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.mixed_precision not in ("no", "bf16", "auto"):
+            raise ValueError(
+                f"mixed_precision must be no, bf16 or auto, got {self.mixed_precision!r}"
+            )
         if self.warmup_steps < 0:
             raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
         for name in ("max_epochs", "max_steps", "eval_steps"):
@@ -162,6 +169,21 @@ class StepTrainer:
         """What ``training_info.json`` says about the run besides the losses."""
         return {}
 
+    def autocast(self):
+        """The bf16 autocast context the config asks for (``auto``: where this CPU runs bf16
+        faster, see ``pipelines.precision``), or a context that does nothing."""
+        if not hasattr(self, "_autocast_dtype"):
+            from pipelines.precision import choose_dtype
+
+            mode = self.config.mixed_precision
+            if mode == "auto":
+                chosen = choose_dtype("auto", self.accelerator.device, training=True)
+                mode = "bf16" if chosen == torch.bfloat16 else "no"
+            self._autocast_dtype = torch.bfloat16 if mode == "bf16" else None
+        dtype = self._autocast_dtype
+        device_type = torch.device(self.accelerator.device).type
+        return torch.autocast(device_type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
+
     def validation_metrics(self) -> dict[str, float]:
         """More validation numbers (e.g. ROUGE of generated text), recorded beside the
         loss at every evaluation; ``selection_metric`` names the one that chooses."""
@@ -195,6 +217,7 @@ class StepTrainer:
                 for r in state.history
             ],
             "training_config": self.config.to_dict(),
+            "autocast": str(getattr(self, "_autocast_dtype", None) or "none"),
         }
 
     # -- checkpoints -------------------------------------------------------------------
@@ -239,7 +262,8 @@ class StepTrainer:
         totals = torch.zeros(2, dtype=torch.float64, device=acc.device)
         size = self.config.eval_batch_size
         for start in range(0, len(shard), size):
-            loss, count = module(self.make_batch(shard[start : start + size]).to(acc.device))
+            with self.autocast():
+                loss, count = module(self.make_batch(shard[start : start + size]).to(acc.device))
             totals += torch.stack([loss.double(), count.double()])
         if acc.num_processes > 1:
             totals = acc.reduce(totals, reduction="sum")
@@ -317,7 +341,8 @@ class StepTrainer:
                 torch.manual_seed(cfg.seed + 1000 * state.global_step + acc.process_index)
                 idx = shard[step * cfg.batch_size : (step + 1) * cfg.batch_size]
                 batch = self.make_batch([examples[i] for i in idx]).to(acc.device)
-                loss_sum, count = module(batch)
+                with self.autocast():
+                    loss_sum, count = module(batch)
                 loss = loss_sum / count.clamp(min=1)
                 optimizer.zero_grad(set_to_none=True)
                 acc.backward(loss)

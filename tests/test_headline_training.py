@@ -46,9 +46,26 @@ def test_pairs_come_from_train_and_valid_never_test(tmp_path):
     assert "split by time" in pairs.source
 
 
-def test_config_refuses_a_rank_of_zero():
+def test_config_refuses_a_rank_of_zero_and_unknown_precision():
     with pytest.raises(ValueError, match="lora_rank"):
         HeadlineLoraConfig(lora_rank=0)
+    with pytest.raises(ValueError, match="mixed_precision"):
+        HeadlineLoraConfig(mixed_precision="fp8")
+
+
+def test_shipped_adapter_is_resolved_by_model_name(tmp_path):
+    from pipelines import headline_loras
+
+    assert (
+        headline_loras.resolve_headline_lora("none", "HuggingFaceTB/SmolLM2-135M-Instruct") is None
+    )
+    assert headline_loras.resolve_headline_lora("auto", tmp_path / "my-model") is None
+    with pytest.raises(FileNotFoundError, match="adapter_config.json"):
+        headline_loras.resolve_headline_lora(tmp_path, "any")
+    shipped = headline_loras.shipped_headline_lora("HuggingFaceTB/SmolLM2-135M-Instruct")
+    if shipped is not None:  # the package ships it: a real peft adapter with its card
+        assert (shipped / "adapter_model.safetensors").is_file()
+        assert "Licence of the data" in (shipped / "README.md").read_text()
 
 
 def test_cli_trains_keeps_the_best_rouge_and_resumes(tmp_path):
@@ -69,6 +86,8 @@ def test_cli_trains_keeps_the_best_rouge_and_resumes(tmp_path):
     best = [r for r in scored if r["val_rouge1"] == top][-1]  # ties: the later one
     assert info["best_step"] == best["step"] and info["best_score"] == top
     assert (out / "best" / "lora" / "adapter_model.safetensors").is_file()
+    card = (out / "best" / "README.md").read_text()
+    assert "CC BY 4.0" in card and "never the test split" in card and "| 4 |" in card
     more = CliRunner().invoke(app, [*args, "--max-steps", "6"])
     assert more.exit_code == 0 and "resuming from" in more.output
     assert "for 6 steps" in more.output
