@@ -512,6 +512,9 @@ def headlines_command(
             text_model=text_model,
             dtype=dtype,
         )
+        if state.is_main_process:
+            adapter = writer.pipeline.lora
+            typer.echo(f"headline LoRA: {adapter if adapter is not None else 'none'}")
         summary = run_headline_job(
             lambda report: req.iter_requests(
                 users_path, fmt, items, report, lamp_outputs, split=split.value
