@@ -129,7 +129,9 @@ class HeadlineLoraTrainer(StepTrainer):
     """
 
     name = "headline LoRA"
-    shape_fields = ("llm", "lora_rank")
+    # the best is chosen by comparing ROUGE across evaluations: they must score the same
+    # validation articles, so a resumed run may not change how many
+    shape_fields = ("llm", "lora_rank", "max_valid_articles")
     selection_metric = "rouge1"
 
     def __init__(

