@@ -106,6 +106,13 @@ def trim_unfinished(line: str) -> str:
     return " ".join(words)
 
 
+def finish_headline(text: str, ended: bool) -> str:
+    """The headline kept from one generated text: cleaned, and trimmed back to where it was
+    whole when it did not end (the token limit cut it off)."""
+    line = clean_headline(text)
+    return line if ended else trim_unfinished(line)
+
+
 def parse_keywords(text: str, limit: int) -> list[str]:
     """Distinct short keywords (up to 4 words) from an LLM answer, split on commas,
     semicolons, lines or list numbers; a preamble such as "Sure, here are:" is dropped."""
@@ -305,7 +312,7 @@ class HeadlinePipeline:
             for j, row in enumerate(rows):
                 span = slice(j * num_candidates, (j + 1) * num_candidates)
                 candidates[row] = [  # a candidate the token limit cut off is trimmed
-                    clean_headline(t) if done else trim_unfinished(clean_headline(t))
+                    finish_headline(t, done)
                     for t, done in zip(texts[span], ended[span], strict=True)
                 ]
                 scores[row] = chunk_scores[span]
@@ -361,9 +368,9 @@ class HeadlinePipeline:
         finite = torch.isfinite(transition) & real
         mean_logprob = transition.masked_fill(~finite, 0).sum(1) / finite.sum(1).clamp(min=1)
         texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-        return texts, mean_logprob.tolist(), self._ended(new_tokens)
+        return texts, mean_logprob.tolist(), self.ended(new_tokens)
 
-    def _ended(self, new_tokens: torch.Tensor) -> list[bool]:
+    def ended(self, new_tokens: torch.Tensor) -> list[bool]:
         """Which rows of new tokens (B, T) hold an end-of-sequence token (or the pad token
         that follows one); all of them when the model names none."""
         eos = self.model.generation_config.eos_token_id
@@ -400,4 +407,4 @@ class HeadlinePipeline:
             num_candidates, warpers,
         )  # fmt: skip
         texts = self.tokenizer.batch_decode(tokens, skip_special_tokens=True)
-        return texts, mean_logprob.tolist(), self._ended(tokens)
+        return texts, mean_logprob.tolist(), self.ended(tokens)

@@ -30,17 +30,37 @@ def _adapter_name(llm: str | Path) -> str | None:
     return None if offline is None else _ADAPTERS.get(offline.hub_id)
 
 
+CONFIG_FILE = "adapter_config.json"
+WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
+
+
 def is_adapter(folder: Path) -> bool:
-    return (folder / "adapter_config.json").is_file()
+    return (folder / CONFIG_FILE).is_file()
+
+
+def check_adapter_weights(folder: Path, how_to_fix: str) -> Path:
+    """``folder`` if it holds the adapter's weights; else a clear error naming the file."""
+    if any((folder / name).is_file() for name in WEIGHT_FILES):
+        return folder
+    raise FileNotFoundError(
+        f"{folder / WEIGHT_FILES[0]}: the LoRA adapter's weights are missing (the folder has "
+        f"its {CONFIG_FILE} only); {how_to_fix}"
+    )
 
 
 def shipped_headline_lora(llm: str | Path) -> Path | None:
-    """The adapter shipped for ``llm``, or None (no adapter for that model, or not built)."""
+    """The adapter shipped for ``llm``, or None (pmgen ships none for that model).
+
+    A shipped folder without its weights is a broken install, never silently skipped."""
     name = _adapter_name(llm)
     if name is None:
         return None
     folder = SHIPPED_DIR / name
-    return folder if is_adapter(folder) else None
+    if not is_adapter(folder):
+        return None
+    return check_adapter_weights(
+        folder, "reinstall pmgen (pip install -e . from a full clone), or pass --lora none"
+    )
 
 
 def resolve_headline_lora(lora: str | Path | None, llm: str | Path) -> Path | None:
@@ -56,10 +76,12 @@ def resolve_headline_lora(lora: str | Path | None, llm: str | Path) -> Path | No
     folder = Path(lora)
     if not is_adapter(folder):
         raise FileNotFoundError(
-            f"{folder}: not a LoRA adapter folder (no adapter_config.json); pass the folder "
+            f"{folder}: not a LoRA adapter folder (no {CONFIG_FILE}); pass the folder "
             "that `pmgen train-headlines` wrote (OUTPUT/best/lora), auto, or none"
         )
-    return folder
+    return check_adapter_weights(
+        folder, "pass the folder that `pmgen train-headlines` wrote (OUTPUT/best/lora)"
+    )
 
 
 def merge_headline_lora(model, lora: Path | None):

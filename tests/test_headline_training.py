@@ -62,10 +62,23 @@ def test_shipped_adapter_is_resolved_by_model_name(tmp_path):
     assert headline_loras.resolve_headline_lora("auto", tmp_path / "my-model") is None
     with pytest.raises(FileNotFoundError, match="adapter_config.json"):
         headline_loras.resolve_headline_lora(tmp_path, "any")
+    (tmp_path / "adapter_config.json").write_text("{}")  # a config without its weights
+    with pytest.raises(FileNotFoundError, match="adapter_model.safetensors.*weights are missing"):
+        headline_loras.resolve_headline_lora(tmp_path, "any")
     shipped = headline_loras.shipped_headline_lora("HuggingFaceTB/SmolLM2-135M-Instruct")
     assert shipped is not None, "the package ships SmolLM2's headline LoRA"
     assert shipped.name == headline_loras.SMOLLM2_ADAPTER
     assert (shipped / "adapter_model.safetensors").is_file()
+    # and git tracks it (a *.safetensors ignore rule once kept it out of every clone)
+    import subprocess
+
+    root = Path(headline_loras.__file__).resolve().parent.parent
+    if (root / ".git").exists():
+        ignored = subprocess.run(
+            ["git", "check-ignore", "-q", "--no-index", str(shipped / "adapter_model.safetensors")],
+            cwd=root,
+        )
+        assert ignored.returncode == 1, "the shipped adapter's weights are ignored by git"
     config = json.loads((shipped / "adapter_config.json").read_text())
     assert config["peft_type"] == "LORA" and config["r"] >= 1
     card = (shipped / "README.md").read_text()
