@@ -158,7 +158,8 @@ def prepare_sample_models(
     if need_projector and default_projector(workdir)[0] is None:
         print(f"training the soft-prompt projector for {args.projector_steps} steps")
         config = ProjectorTrainingConfig(
-            llm=args.llm, max_steps=args.projector_steps, max_epochs=100, dtype=args.dtype
+            llm=args.llm, max_steps=args.projector_steps, max_epochs=100, dtype=args.dtype,
+            headline_lora="none",  # over the bare LLM, as the plain rows generate
         )
         train_projector(interactions, splits, workdir, config)
     if need_lora and not (headline_lora_dir(workdir) / "adapter_config.json").exists():
@@ -276,6 +277,8 @@ def main(argv: list[str] | None = None) -> None:
 
     indices = {r.index for r in requests(ReadReport(skip_invalid=True))}
     lora = args.headline_lora or (headline_lora_dir(workdir) if workdir is not None else None)
+    # the plain rows run the bare LLM (not the adapter pmgen ships for it), so the soft
+    # prompt and the headline LoRA rows are measured against the same zero-shot base
     runs = [Run(m, m, None, out / f"{m}.jsonl") for m in methods]
     runs += [
         Run(f"{m}, headline LoRA", m, lora, out / f"{m}-lora.jsonl", True) for m in lora_methods
@@ -312,7 +315,7 @@ def main(argv: list[str] | None = None) -> None:
                                        rerank="pmg", seed=args.seed)  # fmt: skip
             writer = build_headline_writer(config, llm=args.llm, workdir=workdir,
                                            items=items or None, dtype=args.dtype,
-                                           lora=headline_lora)  # fmt: skip
+                                           lora=headline_lora or "none")  # fmt: skip
             start = time.perf_counter()
             summary = run_headline_job(requests, path, writer)
             timings[row_name] = time.perf_counter() - start
