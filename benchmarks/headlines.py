@@ -71,6 +71,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--sample-size", type=int, default=300, help="newscategory: test articles (0 = all)"
     )
     parser.add_argument(
+        "--split",
+        choices=("test", "valid"),
+        default="test",
+        help="newscategory: the split scored (valid: to choose settings; test: to report)",
+    )
+    parser.add_argument(
         "--lora", default="auto", help="newscategory: the LoRA rows' adapter (auto, or a folder)"
     )
     parser.add_argument("--workdir", type=Path, help="encoder/projector run folder")
@@ -158,7 +164,10 @@ def prepare_sample_models(
     if need_projector and default_projector(workdir)[0] is None:
         print(f"training the soft-prompt projector for {args.projector_steps} steps")
         config = ProjectorTrainingConfig(
-            llm=args.llm, max_steps=args.projector_steps, max_epochs=100, dtype=args.dtype,
+            llm=args.llm,
+            max_steps=args.projector_steps,
+            max_epochs=100,
+            dtype=args.dtype,
             headline_lora="none",  # over the bare LLM, as the plain rows generate
         )
         train_projector(interactions, splits, workdir, config)

@@ -35,6 +35,7 @@ LAMP4_ANCHORS = (  # Salemi et al., LaMP (2023), LaMP-4 test, rouge_score R-1 (f
 )
 CONTROL = "another author's"
 NUM_TITLES = 5
+BEST_OF = 4  # sampled candidates of the best-of-N row
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Row:
     method: str  # none | explicit | soft | both; "lead" for the baseline
     lora: str  # auto | none | a folder
     control: bool = False  # history from another author
+    candidates: int = 1  # > 1: sampled, then the PMG rerank keeps one (by fidelity for none)
 
     @property
     def personal(self) -> bool:
@@ -57,6 +59,8 @@ def rows_to_run(lora: str, with_soft: bool) -> list[Row]:
         Row("lead sentence of the description", "lead", "lead", "none"),
         Row("zero-shot (no adapter)", "zero-shot", "none", "none"),
         Row("LoRA, no user signal", "lora", "none", lora),
+        Row(f"LoRA, best of {BEST_OF} sampled by fidelity", f"lora-best-of-{BEST_OF}", "none",
+            lora, candidates=BEST_OF),
         Row(f"LoRA + explicit (k={NUM_TITLES} past headlines)", "lora-explicit", "explicit", lora),
         Row(f"LoRA + explicit, {CONTROL} profile (control)", "lora-explicit-control", "explicit",
             lora, True),
@@ -71,14 +75,15 @@ def rows_to_run(lora: str, with_soft: bool) -> list[Row]:
     return rows
 
 
-def sample_test_requests(path: Path, sample_size: int, seed: int):
-    """(the sampled test requests, renumbered 0..n-1, and their controls): each control is
-    the same article with the history of a random test article by another author."""
+def sample_test_requests(path: Path, sample_size: int, seed: int, split: str = "test"):
+    """(the sampled requests of ``split``, renumbered 0..n-1, and their controls): each
+    control is the same article with the history of a random article of the same split by
+    another author."""
     from pmgen.data.errors import ReadReport
     from pmgen.headlines import requests as req
 
     fmt = req.RequestFormat.NEWSCATEGORY
-    everything = list(req.iter_requests(path, fmt, {}, ReadReport(), split="test"))
+    everything = list(req.iter_requests(path, fmt, {}, ReadReport(), split=split))
     rng = random.Random(seed)
     chosen = everything
     if 0 < sample_size < len(everything):
@@ -137,8 +142,11 @@ def generate(row: Row, requests, out: Path, args: argparse.Namespace) -> list[st
 
     path = out / f"{row.slug}.jsonl"
     if not (path.exists() and done_indices(path) >= set(range(len(requests)))):
-        config = HeadlineJobConfig(method=row.method, num_candidates=1, do_sample=False,
-                                   rerank="none", num_titles=NUM_TITLES, num_keywords=0,
+        sampled = row.candidates > 1
+        config = HeadlineJobConfig(method=row.method, num_candidates=row.candidates,
+                                   do_sample=sampled, rerank="pmg" if sampled else "none",
+                                   alpha=0.0,  # the rerank: fidelity to the article alone
+                                   num_titles=NUM_TITLES, num_keywords=0,
                                    batch_size=args.batch_size, seed=args.seed)  # fmt: skip
         uses_soft = row.method in ("soft", "both")
         writer = build_headline_writer(
@@ -176,6 +184,10 @@ def comparisons(rows: list[Row]) -> list[tuple[str, str, str]]:
     slugs = {r.slug for r in rows}
     pairs = [("LoRA vs the lead sentence", "lora", "lead"),
              ("LoRA vs zero-shot", "lora", "zero-shot")]  # fmt: skip
+    best_of = f"lora-best-of-{BEST_OF}"
+    if best_of in slugs:
+        pairs += [(f"LoRA, best of {BEST_OF} vs the lead sentence", best_of, "lead"),
+                  (f"LoRA, best of {BEST_OF} vs LoRA greedy", best_of, "lora")]  # fmt: skip
     for row in rows:
         if row.personal and not row.control:
             pairs.append((f"{row.name} vs LoRA alone", row.slug, "lora"))
@@ -190,10 +202,12 @@ def run(args: argparse.Namespace) -> None:
     from pmgen.scoring.intervals import bootstrap_mean, paired_difference
     from pmgen.scoring.text import TextScorer
 
-    out = args.out or Path(__file__).resolve().parent / "results" / "headlines-newscategory"
+    split = getattr(args, "split", "test")
+    folder = "headlines-newscategory" + ("" if split == "test" else f"-{split}")
+    out = args.out or Path(__file__).resolve().parent / "results" / folder
     out.mkdir(parents=True, exist_ok=True)
-    sampled = sample_test_requests(args.newscategory, args.sample_size, args.seed)
-    requests, controls, test_size = sampled
+    sampled = sample_test_requests(args.newscategory, args.sample_size, args.seed, split)
+    requests, controls, split_size = sampled
     with_soft = has_soft_models(args.workdir)
     if not with_soft:
         print("no --workdir with a trained encoder and projector: the soft-prompt rows are skipped")
@@ -219,20 +233,25 @@ def run(args: argparse.Namespace) -> None:
         differences[label] = paired_difference(
             scores[slug]["rouge1"], scores[base]["rouge1"], seed=args.seed
         ).to_dict()
+    which = {"test": "test split = each author's last 20% of articles by date",
+             "valid": "validation split = the 10% of each author's articles before the test "
+                      "20%, by date"}[split]  # fmt: skip
     protocol = (
-        f"News Category Dataset v3 slice ({args.newscategory.name}); test split = each author's "
-        f"last 20% of articles by date (authors with >= 5 articles); {len(requests)} of its "
-        f"{test_size} articles sampled uniformly (seed {args.seed}); article = short_description, "
-        "reference = its headline; greedy, 1 candidate, no rerank; ROUGE F1 % (PENS scorer; "
-        "R-1 LaMP = rouge_score, no stemming); 95% bootstrap intervals over articles "
-        "(2,000 resamples)."
+        f"News Category Dataset v3 slice ({args.newscategory.name}); {which} (authors with "
+        f">= 5 articles); {len(requests)} of its {split_size} articles sampled uniformly (seed "
+        f"{args.seed}); article = short_description, reference = its headline; greedy, 1 "
+        f"candidate, no rerank (but the best-of-{BEST_OF} row: {BEST_OF} sampled candidates, "
+        "temperature 0.8, top-p 0.95, the one most similar to the article kept); ROUGE F1 % "
+        "(PENS scorer; R-1 LaMP = rouge_score, no stemming); 95% bootstrap intervals over "
+        "articles (2,000 resamples)."
     )
-    result = {"protocol": protocol, "llm": args.llm, "dtype": args.dtype, "lora": args.lora,
+    result = {"protocol": protocol, "split": split, "llm": args.llm, "dtype": args.dtype,
+              "lora": args.lora,
               "rows": table, "r1_differences": differences,
               "examples": _examples(requests, headlines, rows)}  # fmt: skip
     (out / "headlines.json").write_text(json.dumps(result, indent=2) + "\n")
     (out / "headlines.md").write_text(markdown(result) + "\n")
-    plot(table, out / "headlines.png", f"Headlines on News Category test ({len(requests)} rows)")
+    plot(table, out / "headlines.png", f"Headlines on News Category {split} ({len(requests)} rows)")
     print(markdown(result))
     print(f"written to {out}")
 
@@ -253,7 +272,8 @@ def markdown(result: dict) -> str:
     columns = [("rouge1", "R-1"), ("rouge2", "R-2"), ("rouge_l", "R-L"),
                ("rouge1_lamp", "R-1 (LaMP scorer)"), ("personalization", "personalization"),
                ("fidelity", "fidelity")]  # fmt: skip
-    lines = ["# Personalized headlines on the News Category Dataset (test split)", "",
+    split = result.get("split", "test")
+    lines = [f"# Personalized headlines on the News Category Dataset ({split} split)", "",
              f"Protocol: {result['protocol']}", "",
              f"LLM {result['llm']} ({result['dtype']}); headline LoRA: {result['lora']}.", "",
              "| row | " + " | ".join(name for _, name in columns) + " |",

@@ -9,6 +9,8 @@ an input: it would leak the answer.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -141,6 +143,8 @@ class HeadlinePipeline:
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "left"  # decoder-only batches are padded on the left
         self.lora: Path | None = None  # the adapter merged into the weights, if any
+        # the weights the merge changed, as they were before it (see without_lora)
+        self.base_weights: dict[str, torch.Tensor] = {}
 
     @classmethod
     def from_pretrained(
@@ -155,17 +159,33 @@ class HeadlinePipeline:
         train-headlines``), merged into the weights so generation runs at the base model's
         speed; ``"auto"`` (the default) the adapter shipped for this model, if pmgen ships
         one (see ``pipelines.headline_loras``); ``"none"`` or None no adapter."""
-        from pipelines.headline_loras import merge_headline_lora, resolve_headline_lora
+        from pipelines.headline_loras import merge_keeping_base, resolve_headline_lora
         from pipelines.models import load_causal_lm
 
         lora = None if lora is None else resolve_headline_lora(lora, name_or_path)
         model, tokenizer = load_causal_lm(name_or_path, cache_dir=cache_dir, dtype=dtype)
-        model = merge_headline_lora(model, lora)
+        model, base_weights = merge_keeping_base(model, lora)
         if projector is not None and not isinstance(projector, SoftPromptProjector):
             projector = SoftPromptProjector.from_pretrained(projector)
         pipeline = cls(model, tokenizer, projector)
-        pipeline.lora = lora
+        pipeline.lora, pipeline.base_weights = lora, base_weights
         return pipeline
+
+    @contextmanager
+    def without_lora(self) -> Iterator[None]:
+        """Inside, the model runs with its base weights (the merged headline LoRA taken out,
+        exactly: the saved tensors are swapped in, then the merged ones back). A headline
+        adapter writes headlines whatever it is asked, so the tasks it was not trained for
+        (preference keywords) run on the base model."""
+        params = dict(self.model.named_parameters())
+        merged = {name: params[name].data for name in self.base_weights}
+        try:
+            for name, weight in self.base_weights.items():
+                params[name].data = weight
+            yield
+        finally:
+            for name, weight in merged.items():
+                params[name].data = weight
 
     # -- steps -------------------------------------------------------------------------
     def check_inputs(self, articles, history_titles, keywords, user_vectors, soft_prompts, method):
@@ -235,7 +255,8 @@ class HeadlinePipeline:
     ) -> list[list[str]]:
         """Preference keywords per user, written by the LLM from the titles they clicked (PMG).
 
-        Uses the last ``max_titles`` titles of each history; greedy, so repeatable.
+        Uses the last ``max_titles`` titles of each history; greedy, so repeatable. Runs on
+        the base model: a merged headline LoRA answers with a headline, not a list.
         """
         prompts = []
         for titles in history_titles:
@@ -245,11 +266,12 @@ class HeadlinePipeline:
             turn = f"Headlines this reader clicked:\n{listed}\n\nList {num_keywords} interests."
             prompts.append(self.chat_prompt(KEYWORDS_PROMPT, turn, answer_label="Interests"))
         keywords = []
-        for start in range(0, len(prompts), batch_size):
-            texts, _, _ = self._generate(
-                prompts[start : start + batch_size], None, 1, False, 1.0, 1.0, 32
-            )
-            keywords.extend(parse_keywords(t, num_keywords) for t in texts)
+        with self.without_lora():
+            for start in range(0, len(prompts), batch_size):
+                texts, _, _ = self._generate(
+                    prompts[start : start + batch_size], None, 1, False, 1.0, 1.0, 32
+                )
+                keywords.extend(parse_keywords(t, num_keywords) for t in texts)
         return keywords
 
     @torch.no_grad()

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
 
 from pipelines.models import GEMMA3_270M, SMOLLM2, offline_model
 
@@ -87,8 +91,27 @@ def resolve_headline_lora(lora: str | Path | None, llm: str | Path) -> Path | No
 def merge_headline_lora(model, lora: Path | None):
     """``model`` with the adapter folder ``lora`` merged into its weights (None: unchanged),
     so generation and further training run at the base model's speed."""
-    if lora is None:
-        return model
-    from peft import PeftModel
+    return merge_keeping_base(model, lora)[0]
 
-    return PeftModel.from_pretrained(model, str(lora)).merge_and_unload()
+
+def merge_keeping_base(model, lora: Path | None) -> tuple[Any, dict[str, torch.Tensor]]:
+    """``(merged model, base weights)``: the adapter merged as by :func:`merge_headline_lora`,
+    and a copy of each weight the merge changed, as it was before (keyed by the merged
+    model's parameter names), so a task the adapter was not trained for can run on the
+    base model (see ``HeadlinePipeline.without_lora``). Empty when ``lora`` is None."""
+    if lora is None:
+        return model, {}
+    from peft import PeftModel
+    from peft.tuners.lora import LoraLayer
+
+    wrapped = PeftModel.from_pretrained(model, str(lora))
+    base = {}
+    for name, module in wrapped.base_model.model.named_modules():
+        if isinstance(module, LoraLayer):
+            base[f"{name}.weight"] = module.get_base_layer().weight.detach().clone()
+    merged = wrapped.merge_and_unload()
+    names = {n for n, _ in merged.named_parameters()}
+    missing = sorted(set(base) - names)
+    if missing:  # a peft naming this code does not know: never swap the wrong weights
+        raise RuntimeError(f"merged {lora}, but cannot find its base weights {missing[:3]}")
+    return merged, base

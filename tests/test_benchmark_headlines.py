@@ -154,5 +154,12 @@ def test_newscategory_benchmark_reports_intervals_and_paired_differences(tmp_pat
     assert lead["low"] <= lead["mean"] <= lead["high"] and lead["rows"] == 6
     assert "LoRA + explicit (k=5 past headlines) vs its control" in result["r1_differences"]
     assert "test split" in result["protocol"] and (out / "headlines.png").stat().st_size > 0
+    # best of 4 sampled: the kept headline is the candidate most similar to the article
+    assert "LoRA, best of 4 vs the lead sentence" in result["r1_differences"]
+    for line in (out / "lora-best-of-4.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        fidelity = [c["fidelity"] for c in record["candidates"]]
+        assert len(fidelity) == 4 and fidelity == sorted(fidelity, reverse=True)
+        assert record["headline"] == record["candidates"][0]["text"]
     again = subprocess.run(cmd, env=ENV, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "rows in" not in again.stdout  # nothing generated again

@@ -306,3 +306,28 @@ def test_real_offline_llm_writes_one_headline_even_when_the_article_says_otherwi
     headline = out.headlines[0]
     assert headline and "\n" not in headline and "<|" not in headline
     assert not headline.startswith(('"', "'")) and "system prompt" not in headline.lower()
+
+
+def test_keywords_run_on_the_base_model_and_headlines_on_the_merged_lora(tmp_path):
+    """A merged headline LoRA answers every prompt with a headline (seen on SmolLM2: the
+    keyword list came back empty), so keywords run with the base weights swapped in."""
+    from test_benchmark_headlines import write_headline_lora
+    from tiny_models import save_tiny_causal_lm
+
+    llm = save_tiny_causal_lm(tmp_path / "llm")
+    lora = write_headline_lora(llm, tmp_path / "lora")
+    tuned = HeadlinePipeline.from_pretrained(llm, lora=lora)
+    plain = HeadlinePipeline.from_pretrained(llm, lora="none")
+    assert tuned.base_weights and not plain.base_weights
+    assert all(n.endswith(("q_proj.weight", "v_proj.weight")) for n in tuned.base_weights)
+    name = next(iter(tuned.base_weights))
+    merged = dict(tuned.model.named_parameters())[name].detach().clone()
+    base = dict(plain.model.named_parameters())[name]
+    assert not torch.equal(merged, base)
+    with tuned.without_lora():
+        assert torch.equal(dict(tuned.model.named_parameters())[name], base)
+    assert torch.equal(dict(tuned.model.named_parameters())[name], merged)  # back, exactly
+    histories = [["the cats and dogs today", "a user reads about news"], ["the headline"]]
+    assert tuned.extract_keywords(histories) == plain.extract_keywords(histories)
+    options = {"max_new_tokens": 6, "do_sample": False}
+    assert tuned(ARTICLES, **options).scores != plain(ARTICLES, **options).scores
