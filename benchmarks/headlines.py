@@ -71,6 +71,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--sample-size", type=int, default=300, help="newscategory: test articles (0 = all)"
     )
     parser.add_argument(
+        "--rows",
+        help="newscategory: only these rows, by file name (comma-separated, e.g. "
+        "lead,lora,lora-best-of-4; default all)",
+    )
+    parser.add_argument(
         "--split",
         choices=("test", "valid"),
         default="test",

@@ -192,9 +192,8 @@ def comparisons(rows: list[Row]) -> list[tuple[str, str, str]]:
         if row.personal and not row.control:
             pairs.append((f"{row.name} vs LoRA alone", row.slug, "lora"))
             control = f"{row.slug}-control"
-            if control in slugs:
-                pairs.append((f"{row.name} vs its control", row.slug, control))
-    return pairs
+            pairs.append((f"{row.name} vs its control", row.slug, control))
+    return [(label, a, b) for label, a, b in pairs if a in slugs and b in slugs]
 
 
 def run(args: argparse.Namespace) -> None:
@@ -212,6 +211,13 @@ def run(args: argparse.Namespace) -> None:
     if not with_soft:
         print("no --workdir with a trained encoder and projector: the soft-prompt rows are skipped")
     rows = rows_to_run(args.lora, with_soft)
+    if getattr(args, "rows", None):
+        wanted = args.rows.split(",")
+        unknown = set(wanted) - {r.slug for r in rows}
+        if unknown:
+            raise SystemExit(f"--rows: no row {sorted(unknown)}; choose from "
+                             f"{', '.join(r.slug for r in rows)}")  # fmt: skip
+        rows = [r for r in rows if r.slug in wanted]
     scorer = TextScorer(SentenceEncoder())
     scores: dict[str, dict[str, list[float]]] = {}
     headlines: dict[str, list[str]] = {}
