@@ -22,7 +22,10 @@ def test_quick_mode_runs_and_its_identity_check_holds(tmp_path, capsys):
     names = [run["name"] for run in results["runs"]]
     assert names[0] == "transformers generate, one at a time"
     assert "HeadlinePipeline, batch 4" in names and "transformers generate, batch 4" in names
-    assert "HeadlinePipeline, batch 4, bfloat16" in names
+    assert (
+        "HeadlinePipeline, batch 4, bfloat16" in names
+        and "HeadlinePipeline, batch 1, bfloat16" in names
+    )
     assert not results["mismatches"]
     ours = [r for r in results["runs"] if r["name"].startswith("HeadlinePipeline, batch")]
     assert all(r["identical"] for r in ours if "dtype" not in r)
