@@ -356,3 +356,11 @@ def test_two_processes_split_the_rows_and_merge_them_in_input_order(tmp_path, ti
     single = tmp_path / "single.jsonl"
     CliRunner().invoke(app, _cli_args(items, requests, single, tiny_llm))
     assert [r["headline"] for r in records] == [r["headline"] for r in read_records(single)]
+
+
+@pytest.mark.parametrize("name", ["behaviors.tsv", "users.jsonl", "questions.json"])
+def test_an_empty_file_is_never_given_a_guessed_format(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(b"\xef\xbb\xbf\n  \r\n")  # a BOM and blank lines: still no rows
+    with pytest.raises(InvalidInputError, match=f"{name}: the file has no rows.*--format"):
+        req.detect_request_format(path)

@@ -64,10 +64,24 @@ class HeadlineRequest:
         return f"{self.user_id}/{self.item_id}" if self.item_id else self.user_id
 
 
+def _has_content(path: Path) -> bool:
+    """Whether ``path`` holds anything but whitespace and a byte-order mark."""
+    with open(path, "rb") as handle:
+        for line in handle:
+            if line.lstrip(b"\xef\xbb\xbf").strip():
+                return True
+    return False
+
+
 def detect_request_format(users: str | Path) -> RequestFormat:
     """The format of a requests file, from its name and first line."""
     users = Path(users)
     suffix = users.suffix.lower()
+    if users.is_file() and not _has_content(users):  # never guess a format from nothing
+        raise InvalidInputError(
+            users, None, None, "the file has no rows, so its format cannot be told: fill it, "
+            "or pass --format pens|mind|lamp|newscategory|pmgen",
+        )  # fmt: skip
     if suffix in (".json", ".jsonl") and is_news_category(users):
         return RequestFormat.NEWSCATEGORY
     if suffix == ".json":
