@@ -198,10 +198,11 @@ def comparisons(rows: list[Row]) -> list[tuple[str, str, str]]:
 
 def run(args: argparse.Namespace) -> None:
     from pmgen.features import SentenceEncoder
+    from pmgen.headlines.job import HeadlineJobConfig
     from pmgen.scoring.intervals import bootstrap_mean, paired_difference
     from pmgen.scoring.text import TextScorer
 
-    split = getattr(args, "split", "test")
+    split = args.split
     folder = "headlines-newscategory" + ("" if split == "test" else f"-{split}")
     out = args.out or Path(__file__).resolve().parent / "results" / folder
     out.mkdir(parents=True, exist_ok=True)
@@ -211,7 +212,7 @@ def run(args: argparse.Namespace) -> None:
     if not with_soft:
         print("no --workdir with a trained encoder and projector: the soft-prompt rows are skipped")
     rows = rows_to_run(args.lora, with_soft)
-    if getattr(args, "rows", None):
+    if args.rows:
         wanted = args.rows.split(",")
         unknown = set(wanted) - {r.slug for r in rows}
         if unknown:
@@ -242,12 +243,14 @@ def run(args: argparse.Namespace) -> None:
     which = {"test": "test split = each author's last 20% of articles by date",
              "valid": "validation split = the 10% of each author's articles before the test "
                       "20%, by date"}[split]  # fmt: skip
+    sampling = HeadlineJobConfig()  # the best-of row samples with the job's defaults
     protocol = (
         f"News Category Dataset v3 slice ({args.newscategory.name}); {which} (authors with "
         f">= 5 articles); {len(requests)} of its {split_size} articles sampled uniformly (seed "
         f"{args.seed}); article = short_description, reference = its headline; greedy, 1 "
         f"candidate, no rerank (but the best-of-{BEST_OF} row: {BEST_OF} sampled candidates, "
-        "temperature 0.8, top-p 0.95, the one most similar to the article kept); ROUGE F1 % "
+        f"temperature {sampling.temperature}, top-p {sampling.top_p}, the one most similar to "
+        "the article kept); ROUGE F1 % "
         "(PENS scorer; R-1 LaMP = rouge_score, no stemming); 95% bootstrap intervals over "
         "articles (2,000 resamples)."
     )

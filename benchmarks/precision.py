@@ -46,9 +46,8 @@ def run_once(args: argparse.Namespace, data: Path, mode: str, folder: Path) -> d
     from pmgen.headline_training import HeadlineLoraConfig, train_headline_lora
 
     config = HeadlineLoraConfig(
-        llm=args.llm, max_steps=args.steps, max_epochs=1000, batch_size=args.batch_size,
+        llm=args.llm, max_steps=args.steps, max_epochs=None, batch_size=args.batch_size,
         mixed_precision=mode, seed=args.seed, max_valid_articles=2, max_new_tokens=4,
-        save_steps=10**9,
     )  # fmt: skip
     result = train_headline_lora(data, folder, config, resume=False, progress=False)
     losses = [h["train_loss"] for h in result.history if h.get("train_loss") is not None]

