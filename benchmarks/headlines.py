@@ -196,9 +196,9 @@ def headline_lora_dir(workdir: Path) -> Path:
 
 def finished(path: Path, indices: set[int]) -> bool:
     """Whether the job output ``path`` already holds a record for every request index."""
-    from pmgen.headlines.output import done_indices, parts_dir
+    from pmgen.headlines.output import done_rows, parts_dir
 
-    return path.exists() and not parts_dir(path).exists() and indices <= done_indices(path)
+    return path.exists() and not parts_dir(path).exists() and indices <= set(done_rows(path))
 
 
 def lead_sentence_rows(requests, scorer) -> list[dict]:

@@ -137,11 +137,11 @@ def per_row_scores(headlines, requests, scorer) -> dict[str, list[float]]:
 def generate(row: Row, requests, out: Path, args: argparse.Namespace) -> list[str]:
     """The row's headlines, one per request, from a resumable headline job."""
     from pmgen.headlines.job import HeadlineJobConfig, run_headline_job
-    from pmgen.headlines.output import done_indices, read_records
+    from pmgen.headlines.output import done_rows, read_records
     from pmgen.headlines.setup import build_headline_writer
 
     path = out / f"{row.slug}.jsonl"
-    if not (path.exists() and done_indices(path) >= set(range(len(requests)))):
+    if not (path.exists() and set(done_rows(path)) >= set(range(len(requests)))):
         sampled = row.candidates > 1
         config = HeadlineJobConfig(method=row.method, num_candidates=row.candidates,
                                    do_sample=sampled, rerank="pmg" if sampled else "none",

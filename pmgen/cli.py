@@ -59,6 +59,14 @@ FormatOpt = Annotated[
 WorkdirOpt = Annotated[
     Path, typer.Option("--workdir", help="Run folder: features, checkpoints, results.")
 ]
+OverwriteOpt = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite",
+        help="Replace what --out holds instead of continuing it (a rerun with other inputs, "
+        "options or models is refused without it).",
+    ),
+]
 SkipOpt = Annotated[
     bool, typer.Option("--skip-invalid", help="Skip and count bad rows instead of stopping.")
 ]
@@ -459,18 +467,20 @@ def headlines_command(
     dtype: Annotated[str, typer.Option(help="float32 or bfloat16.")] = "float32",
     seed: Annotated[int, typer.Option(help="Seed for sampled candidates.")] = 0,
     skip_invalid: SkipOpt = False,
+    overwrite: OverwriteOpt = False,
     text_model: TextModelOpt = "sentence-transformers/all-MiniLM-L6-v2",
 ) -> None:
     """Personalized headlines for every row of a PENS / MIND / LaMP-4 / pmgen file.
 
     Streams the rows, appends to --out as it goes and continues a killed run where it
-    stopped. Under `accelerate launch --num_processes N -m pmgen headlines ...` the rows are
+    stopped (only a run of the same inputs, options and models: see --overwrite). Under
+    `accelerate launch --num_processes N -m pmgen headlines ...` the rows are
     split across processes and merged into --out in input order.
     """
-    from pmgen.data.errors import ReadReport
     from pmgen.headlines import requests as req
     from pmgen.headlines.job import HeadlineJobConfig, run_headline_job
-    from pmgen.headlines.setup import build_headline_writer
+    from pmgen.headlines.setup import build_headline_writer, headline_fingerprint
+    from pmgen.jobs import check_before_models
     from user_models.runtime import process_state
 
     state = process_state()
@@ -489,7 +499,7 @@ def headlines_command(
             news_path = news or users_path  # the file is its own catalogue
         if news_path is None and fmt is not req.RequestFormat.LAMP:
             raise ValueError(f"--users in {fmt.value} format needs --news (the item catalogue)")
-        items = req.read_catalogue(news_path, fmt, ReadReport(skip_invalid=skip_invalid))
+        items = _catalogue(news_path, fmt, skip_invalid)
         config = HeadlineJobConfig(
             method=method.value,
             num_candidates=num_candidates,
@@ -501,6 +511,31 @@ def headlines_command(
             num_titles=num_titles,
             num_keywords=num_keywords,
             seed=seed,
+        )
+
+        def requests(report):
+            return req.iter_requests(
+                users_path, fmt, items, report, lamp_outputs, split=split.value
+            )
+
+        fingerprint = headline_fingerprint(
+            config,
+            {"users": users_path, "news": news_path, "lamp_outputs": lamp_outputs},
+            {"format": fmt.value, "split": split.value},
+            llm=llm,
+            workdir=workdir,
+            projector=projector,
+            lora=lora,
+            text_model=text_model,
+            dtype=dtype,
+        )
+        check_before_models(
+            out,
+            requests,
+            users_path,
+            skip_invalid=skip_invalid,
+            fingerprint=fingerprint,
+            overwrite=overwrite,
         )
         writer = build_headline_writer(
             config,
@@ -516,14 +551,14 @@ def headlines_command(
             adapter = writer.pipeline.lora
             typer.echo(f"headline LoRA: {adapter if adapter is not None else 'none'}")
         summary = run_headline_job(
-            lambda report: req.iter_requests(
-                users_path, fmt, items, report, lamp_outputs, split=split.value
-            ),
+            requests,
             out,
             writer,
             skip_invalid=skip_invalid,
             progress=state.is_local_main_process,
             state=state,
+            fingerprint=fingerprint,
+            overwrite=overwrite,
         )
     except USER_ERRORS as error:
         _fail(error)
@@ -536,6 +571,23 @@ def headlines_command(
         _echo_unknown_history(summary)
         if summary.report.num_skipped:
             typer.echo(f"skipped: {summary.report.summary()}")
+
+
+def _catalogue(path: Path | None, fmt, skip_invalid: bool) -> dict:
+    """The items of the catalogue file ``path`` (none for LaMP-4); an empty one is an error."""
+    from pmgen.data.errors import InvalidInputError, ReadReport
+    from pmgen.headlines import requests as req
+
+    if path is None:
+        return {}
+    report = ReadReport(skip_invalid=skip_invalid)
+    items = req.read_catalogue(path, fmt, report)
+    if not items and fmt is not req.RequestFormat.LAMP:
+        reason = (
+            f"every row was skipped: {report.summary()}" if report.num_skipped else ("has no rows")
+        )
+        raise InvalidInputError(path, None, None, reason)
+    return items
 
 
 class CoverLayout(str, Enum):
@@ -632,17 +684,20 @@ def covers_command(
     seed: Annotated[int, typer.Option(help="Base seed.")] = 0,
     dtype: Annotated[str, typer.Option(help="float32, float16 or bfloat16.")] = "float32",
     skip_invalid: SkipOpt = False,
+    overwrite: OverwriteOpt = False,
     text_model: TextModelOpt = "sentence-transformers/all-MiniLM-L6-v2",
 ) -> None:
     """A personalized cover/poster for every row: one image plus one JSONL record each.
 
-    Resumable (a rerun skips rows already in covers.jsonl). Under `accelerate launch
+    Resumable (a rerun of the same inputs, options and models skips rows already in
+    covers.jsonl; --overwrite starts afresh). Under `accelerate launch
     --num_processes N -m pmgen covers ...` the rows are split across processes.
     """
-    from pmgen.covers.job import CoverJobConfig, run_cover_job
-    from pmgen.covers.setup import build_cover_writer
-    from pmgen.data.errors import ReadReport
+    from pmgen.covers.job import RECORDS_NAME, CoverJobConfig, run_cover_job
+    from pmgen.covers.setup import build_cover_writer, cover_fingerprint, default_cover_projector
     from pmgen.headlines import requests as req
+    from pmgen.jobs import check_before_models
+    from pmgen.users import trained_encoder_dir
     from user_models.runtime import process_state
 
     state = process_state()
@@ -661,7 +716,7 @@ def covers_command(
         catalogue = items_path or (bundled / "items.jsonl" if users is None else None)
         if catalogue is None:
             raise ValueError(f"--users in {fmt.value} format needs --items (the catalogue)")
-        items = req.read_catalogue(catalogue, fmt, ReadReport(skip_invalid=skip_invalid))
+        items = _catalogue(catalogue, fmt, skip_invalid)
         config = CoverJobConfig(
             layout=layout.value,
             size=size,
@@ -676,6 +731,35 @@ def covers_command(
             alpha=alpha,
             batch_size=batch_size,
             seed=seed,
+        )
+
+        def requests(report):
+            return req.iter_requests(users_path, fmt, items, report)
+
+        fingerprint = cover_fingerprint(
+            config,
+            {"users": users_path, "items": catalogue, "headlines": headlines},
+            {"format": fmt.value, "scorer": scorer.value, "num_keywords": num_keywords},
+            {
+                "sd_model": sd_model,
+                "projector": projector or (workdir and default_cover_projector(workdir)),
+                "user_encoder": trained_encoder_dir(workdir),
+                "clip_model": clip_model,
+                "clip_pretrained": clip_pretrained,
+                "text_model": text_model,
+                "llm": llm,
+            },
+            loras=lora or [],
+            lora_weights=lora_weight,
+            dtype=dtype,
+        )
+        check_before_models(
+            out / RECORDS_NAME,
+            requests,
+            users_path,
+            skip_invalid=skip_invalid,
+            fingerprint=fingerprint,
+            overwrite=overwrite,
         )
         writer = build_cover_writer(
             config,
@@ -699,11 +783,13 @@ def covers_command(
             for role, name in writer.models.items():
                 typer.echo(f"{role}: {name}")
         summary = run_cover_job(
-            lambda report: req.iter_requests(users_path, fmt, items, report),
+            requests,
             writer,
             skip_invalid=skip_invalid,
             progress=state.is_local_main_process,
             state=state,
+            fingerprint=fingerprint,
+            overwrite=overwrite,
         )
     except USER_ERRORS as error:
         _fail(error)

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pmgen.data.errors import InvalidInputError, ReadReport
-from pmgen.headlines.output import JsonlShardWriter, done_indices, merge_outputs
+from pmgen.headlines.output import JsonlShardWriter, done_rows, merge_outputs, remove_output
+from pmgen.run_fingerprint import RunFingerprint, RunMismatchError, check_rerun, start_output
 
 
 class BatchWriter(Protocol):
@@ -59,8 +60,18 @@ def run_batch_job(
     skip_invalid: bool = False,
     progress: bool = True,
     state=None,
+    fingerprint: RunFingerprint | None = None,
+    overwrite: bool = False,
+    remove_extra: Callable[[Path], None] | None = None,
 ) -> JobSummary:
     """Write one record per request into ``out``, continuing a previous run.
+
+    ``fingerprint`` (inputs, options, models) is recorded beside ``out``; when ``out``
+    already holds rows of a run with another fingerprint the job stops with what differs
+    (:class:`pmgen.run_fingerprint.RunMismatchError`) before any model works.
+    ``overwrite=True`` deletes the old rows first (and calls ``remove_extra(out)`` for
+    files the old rows point to, such as images). A row counts as done only when the
+    record at its index carries its row id, so rows are never matched by position alone.
 
     Requests have an ``index`` (their position in the input); batch b is written with
     seed ``seed + index of its first row``, so a resumed run makes the same records.
@@ -77,7 +88,21 @@ def run_batch_job(
     rank = state.process_index if state is not None else 0
     world = state.num_processes if state is not None else 1
     main = rank == 0
-    done = done_indices(out)
+    if fingerprint is not None and not overwrite:  # every process refuses, none waits alone
+        check_rerun(out, fingerprint, len(done_rows(out)))
+    if state is not None:
+        state.wait_for_everyone()
+    if main:
+
+        def remove() -> None:
+            if remove_extra is not None:
+                remove_extra(out)
+            remove_output(out)
+
+        start_output(out, fingerprint, lambda: len(done_rows(out)), overwrite, remove)
+    if state is not None:
+        state.wait_for_everyone()
+    done = done_rows(out)
     if state is not None:
         state.wait_for_everyone()  # every process decides its share from the same done set
 
@@ -87,6 +112,14 @@ def run_batch_job(
         position = 0
         for request in requests(report):
             if request.index in done:
+                written_for = done[request.index]
+                row_id = getattr(request, "row_id", written_for)
+                if written_for is not None and written_for != row_id:
+                    raise RunMismatchError(
+                        f"{out}: row {request.index} was written for {written_for!r} but "
+                        f"row {request.index} of the input is {row_id!r}: the input "
+                        "changed since; pass --overwrite to start afresh, or another --out"
+                    )
                 continue
             problem = writer.usable(request)
             if problem is not None:
@@ -124,3 +157,48 @@ def run_batch_job(
     rows = merge_outputs(out) if main else 0
     seconds = time.perf_counter() - start
     return JobSummary(written, len(done), rows, seconds, report, unknown, rows_with_unknown)
+
+
+def ensure_writable(out: str | Path, flag: str = "--out") -> None:
+    """Fail now, not after the models load, when ``out`` (a file to append to) cannot be
+    written: its folder is created if missing and a file is tried in it."""
+    import tempfile
+
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out.parent, prefix=".pmgen-write-check-"):
+            pass
+        if out.exists():
+            with open(out, "a", encoding="utf-8"):
+                pass
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise OSError(f"{flag} {out}: cannot write there ({reason})") from error
+
+
+def check_before_models(
+    out: str | Path,
+    requests: Callable[[ReadReport], Iterator[Any]],
+    source: str | Path,
+    *,
+    skip_invalid: bool = False,
+    fingerprint: RunFingerprint | None = None,
+    overwrite: bool = False,
+    flag: str = "--out",
+) -> int:
+    """What can fail without a model, checked before any model loads: ``out`` is writable,
+    every row of ``source`` parses (or is skipped and counted with ``skip_invalid``), there
+    is at least one, and ``out`` holds no rows of another run. Returns the usable rows."""
+    ensure_writable(out, flag)
+    report = ReadReport(skip_invalid=skip_invalid)
+    rows = sum(1 for _ in requests(report))
+    if rows == 0:
+        if report.num_skipped:
+            raise InvalidInputError(
+                source, None, None, f"every row was skipped: {report.summary()}"
+            )
+        raise InvalidInputError(source, None, None, "has no rows")
+    if fingerprint is not None and not overwrite:
+        check_rerun(out, fingerprint, len(done_rows(Path(out))))
+    return rows

@@ -33,6 +33,16 @@ def default_encoder_dir(workdir: str | Path) -> Path:
     )
 
 
+def trained_encoder_dir(workdir: str | Path | None) -> Path | None:
+    """The encoder ``workdir`` offers (see :func:`default_encoder_dir`), or None."""
+    if workdir is None:
+        return None
+    try:
+        return default_encoder_dir(workdir)
+    except FileNotFoundError:
+        return None
+
+
 @dataclass
 class UserEncoder:
     """A user encoder and the catalogue ids it indexes (index ``i`` is ``item_ids[i - 1]``)."""

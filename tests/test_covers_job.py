@@ -202,5 +202,10 @@ def test_the_covers_command_generates_with_a_saved_pipeline_and_headlines(tmp_pa
     assert "boats" in records[0]["candidates"][0]["prompt"]
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0 and "2 were already done" in again.output
-    missing = CliRunner().invoke(app, [*args[:-6], "--sd-model", str(tmp_path / "no-such-model")])
+    other = [*args[:-6], "--sd-model", str(tmp_path / "no-such-model")]
+    refused = CliRunner().invoke(app, other)  # into the same --out: rows of two runs would mix
+    assert refused.exit_code == 1 and "holds 2 rows of another run" in refused.output
+    assert "models.sd_model" in refused.output and "--overwrite" in refused.output
+    assert len(read(out)) == 2
+    missing = CliRunner().invoke(app, [*other, "--out", str(tmp_path / "elsewhere")])
     assert missing.exit_code == 1 and "no-such-model" in missing.output

@@ -25,7 +25,7 @@ from pmgen.headlines import requests as req
 from pmgen.headlines.job import HeadlineJobConfig, HeadlineWriter
 from pmgen.headlines.output import (
     JsonlShardWriter,
-    done_indices,
+    done_rows,
     merge_outputs,
     part_path,
     read_records,
@@ -156,7 +156,7 @@ def test_torn_lines_are_dropped_and_parts_merge_in_input_order(tmp_path):
     zero = JsonlShardWriter(out, rank=0, world_size=2)
     zero.write([{"index": 0}, {"index": 2}, {"index": 4}])
     zero.close()
-    assert done_indices(out) == {0, 1, 2, 3, 4}  # the torn row is not done
+    assert set(done_rows(out)) == {0, 1, 2, 3, 4}  # the torn row is not done
     JsonlShardWriter(out, rank=1, world_size=2).write([{"index": 5}])
     assert merge_outputs(out) == 6
     assert [r["index"] for r in read_records(out)] == list(range(6))
@@ -298,18 +298,19 @@ def test_cli_writes_one_record_per_row_and_a_rerun_adds_nothing(tmp_path, tiny_l
     assert len(list(read_records(out))) == 6
 
 
-def test_cli_stops_at_a_bad_row_keeping_what_was_written(tmp_path, tiny_llm):
+def test_cli_stops_at_a_bad_row_before_any_model_loads(tmp_path, tiny_llm):
     items, requests = write_requests(tmp_path, 3)
     with open(requests, "a") as handle:
         handle.write('{"user_id": "x", "history": ["I1"], "article": ""}\n')
     out = tmp_path / "out.jsonl"
     result = CliRunner().invoke(app, _cli_args(items, requests, out, tiny_llm))
     assert result.exit_code == 1 and "requests.jsonl:4: field 'article'" in result.output
-    assert len(list(read_records(out))) == 3
+    assert not out.exists() and "headline LoRA" not in result.output  # found before the LLM
     skipped = CliRunner().invoke(
         app, [*_cli_args(items, requests, out, tiny_llm), "--skip-invalid"]
     )
     assert skipped.exit_code == 0 and "skipped" in skipped.output
+    assert len(list(read_records(out))) == 3
 
 
 def _count(path: Path) -> int:

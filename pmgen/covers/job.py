@@ -11,6 +11,7 @@ PMG's rerank, and writes its image plus one JSONL record. It runs on
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -26,6 +27,7 @@ from pmgen.data.errors import InvalidInputError, ReadReport
 from pmgen.headlines.job import NO_KNOWN_HISTORY, unknown_note
 from pmgen.headlines.requests import HeadlineRequest
 from pmgen.jobs import JobSummary, run_batch_job
+from pmgen.run_fingerprint import RunFingerprint
 
 RECORDS_NAME = "covers.jsonl"
 IMAGES_DIR = "images"
@@ -382,8 +384,12 @@ def run_cover_job(
     skip_invalid: bool = False,
     progress: bool = True,
     state=None,
+    fingerprint: RunFingerprint | None = None,
+    overwrite: bool = False,
 ) -> JobSummary:
-    """Posters for every request into ``writer.out_dir`` (images/ + covers.jsonl), resuming."""
+    """Posters for every request into ``writer.out_dir`` (images/ + covers.jsonl), resuming
+    a run of the same ``fingerprint``; ``overwrite`` deletes the old records and their
+    images first."""
     return run_batch_job(
         requests,
         writer.out_dir / RECORDS_NAME,
@@ -394,4 +400,22 @@ def run_cover_job(
         skip_invalid=skip_invalid,
         progress=progress,
         state=state,
+        fingerprint=fingerprint,
+        overwrite=overwrite,
+        remove_extra=remove_images,
     )
+
+
+def remove_images(records: Path) -> None:
+    """Delete the images that the records of ``records`` (and its part files) point to."""
+    from pmgen.headlines.output import output_files
+
+    for path in output_files(records):
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                try:
+                    image = json.loads(line).get("image")
+                except (ValueError, AttributeError):
+                    continue
+                if isinstance(image, str) and image.startswith(f"{IMAGES_DIR}/"):
+                    (records.parent / image).unlink(missing_ok=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 from pmgen.covers.job import Background, CoverJobConfig, CoverMethod, CoverWriter
 from pmgen.data.catalogue import Item
 from pmgen.headlines.setup import DEFAULT_LLM, DEFAULT_TEXT_MODEL, job_device
+from pmgen.run_fingerprint import RunFingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -168,4 +169,34 @@ def build_cover_writer(
         projector=soft_projector,
         headlines=texts,
         models=models,
+    )
+
+
+def cover_fingerprint(
+    config: CoverJobConfig,
+    inputs: Mapping[str, str | Path | None],
+    options: Mapping[str, object] | None = None,
+    models: Mapping[str, str | Path | None] | None = None,
+    loras: Sequence[str | Path] = (),
+    lora_weights: Sequence[float] | None = None,
+    dtype: str = "float32",
+) -> RunFingerprint:
+    """What makes a cover job's records and images: the input files, every option of
+    ``config`` and ``options``, and the models named (local ones by content), read
+    without loading any. Each LoRA is listed with its weight."""
+    from dataclasses import asdict
+
+    named: dict[str, str | Path | None] = dict(models or {})
+    for position, lora in enumerate(loras):
+        named[f"lora_{position}"] = lora
+    return RunFingerprint.build(
+        "covers",
+        inputs,
+        {
+            **asdict(config),
+            "dtype": dtype,
+            "lora_weights": list(lora_weights) if lora_weights else None,
+            **(options or {}),
+        },
+        named,
     )

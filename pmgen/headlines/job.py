@@ -19,6 +19,7 @@ from pmgen.data.errors import InvalidInputError, ReadReport
 from pmgen.headlines.requests import HeadlineRequest
 from pmgen.headlines.signals import KeywordCache, TitleRetriever
 from pmgen.jobs import JobSummary, run_batch_job
+from pmgen.run_fingerprint import RunFingerprint
 
 NO_KNOWN_HISTORY = "no history item known to the user encoder"
 NO_HISTORY_TITLES = "no history titles: nothing to personalize with"
@@ -201,9 +202,11 @@ def run_headline_job(
     skip_invalid: bool = False,
     progress: bool = True,
     state=None,
+    fingerprint: RunFingerprint | None = None,
+    overwrite: bool = False,
 ) -> JobSummary:
-    """Write one headline record per request into ``out``, continuing a previous run
-    (see :func:`pmgen.jobs.run_batch_job`)."""
+    """Write one headline record per request into ``out``, continuing a previous run of the
+    same ``fingerprint`` (see :func:`pmgen.jobs.run_batch_job`)."""
     return run_batch_job(
         requests,
         out,
@@ -214,4 +217,6 @@ def run_headline_job(
         skip_invalid=skip_invalid,
         progress=progress,
         state=state,
+        fingerprint=fingerprint,
+        overwrite=overwrite,
     )

@@ -26,8 +26,8 @@ def part_path(out: Path, rank: int) -> Path:
     return parts_dir(out) / f"rank-{rank}.jsonl"
 
 
-def _records(path: Path) -> Iterator[tuple[int, int, int]]:
-    """(index, byte offset, byte length) of each complete record line of ``path``."""
+def _records(path: Path) -> Iterator[tuple[int, int, int, str | None]]:
+    """(index, byte offset, byte length, row id) of each complete record line of ``path``."""
     if not path.exists():
         return
     offset = 0
@@ -35,11 +35,12 @@ def _records(path: Path) -> Iterator[tuple[int, int, int]]:
         for raw in handle:
             if raw.endswith(b"\n"):
                 try:
-                    index = json.loads(raw)["index"]
-                except (ValueError, KeyError, TypeError):
-                    index = None
+                    record = json.loads(raw)
+                    index, row_id = record["index"], record.get("row_id")
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    index = row_id = None
                 if isinstance(index, int):
-                    yield index, offset, len(raw)
+                    yield index, offset, len(raw), row_id if isinstance(row_id, str) else None
             offset += len(raw)
 
 
@@ -72,9 +73,23 @@ def output_files(out: Path) -> list[Path]:
     return files
 
 
-def done_indices(out: Path) -> set[int]:
-    """Indices already written, in ``out`` or any part file."""
-    return {index for path in output_files(out) for index, _, _ in _records(path)}
+def done_rows(out: Path) -> dict[int, str | None]:
+    """Rows already written, in ``out`` or any part file: index -> row id (None if absent)."""
+    done: dict[int, str | None] = {}
+    for path in output_files(out):
+        for index, _, _, row_id in _records(path):
+            done.setdefault(index, row_id)
+    return done
+
+
+def remove_output(out: Path) -> None:
+    """Delete ``out`` and its part files (a fresh start)."""
+    out.unlink(missing_ok=True)
+    out.with_name(out.name + ".merging").unlink(missing_ok=True)
+    if parts_dir(out).is_dir():
+        for path in parts_dir(out).glob("rank-*.jsonl"):
+            path.unlink()
+        parts_dir(out).rmdir()
 
 
 class JsonlShardWriter:
@@ -115,7 +130,7 @@ def merge_outputs(out: str | Path) -> int:
     in_order = True
     last = -1
     for file_number, path in enumerate(files):
-        for index, offset, length in _records(path):
+        for index, offset, length, _ in _records(path):
             if index in seen:
                 in_order = False
                 continue

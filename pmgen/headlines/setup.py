@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pmgen.data.catalogue import Item
 from pmgen.headlines.job import HeadlineJobConfig, HeadlineWriter
+from pmgen.run_fingerprint import RunFingerprint
 
 DEFAULT_LLM = "HuggingFaceTB/SmolLM2-135M-Instruct"
 DEFAULT_TEXT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -34,6 +35,63 @@ def default_projector(workdir: str | Path) -> tuple[Path | None, Path | None]:
     )
 
 
+def projector_and_lora(
+    config: HeadlineJobConfig,
+    workdir: str | Path | None,
+    projector: str | Path | None,
+    lora: str | Path | None,
+) -> tuple[str | Path | None, str | Path | None]:
+    """The projector and LoRA a job uses: those named, else (for soft prompts) the ones
+    trained in ``workdir``, which belong together."""
+    from pipelines.headline import PersonalizationMethod
+
+    method = PersonalizationMethod(config.method)
+    if workdir is not None and method.uses_soft and projector is None:
+        projector, found_lora = default_projector(workdir)
+        if found_lora is not None and (lora is None or str(lora).lower() == "auto"):
+            lora = found_lora
+        if projector is None:
+            raise FileNotFoundError(
+                f"method {method.value!r} needs a trained soft-prompt projector: none in "
+                f"{Path(workdir) / PROJECTOR_DIR / 'best'}; run `pmgen train-projector` "
+                "or pass --projector"
+            )
+    return projector, lora
+
+
+def headline_fingerprint(
+    config: HeadlineJobConfig,
+    inputs: Mapping[str, str | Path | None],
+    options: Mapping[str, object] | None = None,
+    llm: str | Path = DEFAULT_LLM,
+    workdir: str | Path | None = None,
+    projector: str | Path | None = None,
+    lora: str | Path | None = "auto",
+    text_model: str = DEFAULT_TEXT_MODEL,
+    dtype: str = "float32",
+) -> RunFingerprint:
+    """What makes a headline job's records: the input files, every option of ``config``
+    and ``options``, and the models (local folders by content), read without loading any."""
+    from dataclasses import asdict
+
+    from pipelines.headline_loras import resolve_headline_lora
+    from pmgen.users import trained_encoder_dir
+
+    projector, lora = projector_and_lora(config, workdir, projector, lora)
+    return RunFingerprint.build(
+        "headlines",
+        inputs,
+        {**asdict(config), "dtype": dtype, **(options or {})},
+        {
+            "llm": llm,
+            "lora": resolve_headline_lora(lora, llm),
+            "projector": projector,
+            "user_encoder": trained_encoder_dir(workdir),
+            "text_model": text_model,
+        },
+    )
+
+
 def build_headline_writer(
     config: HeadlineJobConfig,
     llm: str | Path = DEFAULT_LLM,
@@ -57,16 +115,7 @@ def build_headline_writer(
 
     method = PersonalizationMethod(config.method)
     needs_encoder = method.uses_soft or config.rerank == "click"
-    if workdir is not None and method.uses_soft and projector is None:
-        projector, found_lora = default_projector(workdir)
-        if found_lora is not None and (lora is None or str(lora).lower() == "auto"):
-            lora = found_lora  # trained with the projector: they belong together
-        if projector is None:
-            raise FileNotFoundError(
-                f"method {method.value!r} needs a trained soft-prompt projector: none in "
-                f"{Path(workdir) / PROJECTOR_DIR / 'best'}; run `pmgen train-projector` "
-                "or pass --projector"
-            )
+    projector, lora = projector_and_lora(config, workdir, projector, lora)
     pipeline = HeadlinePipeline.from_pretrained(llm, projector=projector, dtype=dtype, lora=lora)
     device = job_device(device)
     pipeline.model.to(device)
