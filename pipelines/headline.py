@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from pipelines.soft_prompt import SoftPromptProjector, prepend_soft_prompt
+from pipelines.text_budget import cut_to_tokens
 
 SYSTEM_PROMPT = (
     "You write one news headline for the article given by the user. "
@@ -142,6 +143,10 @@ class HeadlinePipeline:
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "left"  # decoder-only batches are padded on the left
+        # prompts stay bounded whatever the input: the article and each history title are
+        # cut by the model's tokens (the article's budget is the training's, 256)
+        self.max_article_tokens = 256
+        self.max_title_tokens = 48
         self.lora: Path | None = None  # the adapter merged into the weights, if any
         # the weights the merge changed, as they were before it (see without_lora)
         self.base_weights: dict[str, torch.Tensor] = {}
@@ -216,15 +221,19 @@ class HeadlinePipeline:
         """The user turn: the article, and the explicit preference signals when given."""
         parts = []
         if history_titles:
-            listed = "\n".join(f"- {t}" for t in history_titles)
+            listed = "\n".join(f"- {self.cut_title(t)}" for t in history_titles)
             parts.append(f"Headlines this reader clicked before:\n{listed}")
         if keywords:
             parts.append(f"This reader's interests: {', '.join(keywords)}")
         if category:
             parts.append(f"Category: {category}")
-        parts.append(f"Article:\n{article.strip()}")
+        article = cut_to_tokens(article, self.tokenizer, self.max_article_tokens)
+        parts.append(f"Article:\n{article}")
         parts.append("Write a headline for this reader.")
         return self.chat_prompt(SYSTEM_PROMPT, "\n\n".join(parts), answer_label="Headline")
+
+    def cut_title(self, title: str) -> str:
+        return cut_to_tokens(title, self.tokenizer, self.max_title_tokens)
 
     def chat_prompt(self, system: str, user_turn: str, answer_label: str = "Answer") -> str:
         """The model's chat template around one system and one user turn, or plain text.
@@ -260,7 +269,7 @@ class HeadlinePipeline:
         """
         prompts = []
         for titles in history_titles:
-            listed = "\n".join(f"- {t.strip()}" for t in titles[-max_titles:] if t.strip())
+            listed = "\n".join(f"- {self.cut_title(t)}" for t in titles[-max_titles:] if t.strip())
             if not listed:
                 raise ValueError("extract_keywords needs at least one non-empty history title")
             turn = f"Headlines this reader clicked:\n{listed}\n\nList {num_keywords} interests."

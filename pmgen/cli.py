@@ -499,7 +499,9 @@ def headlines_command(
             news_path = news or users_path  # the file is its own catalogue
         if news_path is None and fmt is not req.RequestFormat.LAMP:
             raise ValueError(f"--users in {fmt.value} format needs --news (the item catalogue)")
-        items = _catalogue(news_path, fmt, skip_invalid)
+        items = _catalogue(
+            news_path, fmt, skip_invalid, state.is_main_process and news_path != users_path
+        )
         config = HeadlineJobConfig(
             method=method.value,
             num_candidates=num_candidates,
@@ -573,8 +575,9 @@ def headlines_command(
             typer.echo(f"skipped: {summary.report.summary()}")
 
 
-def _catalogue(path: Path | None, fmt, skip_invalid: bool) -> dict:
-    """The items of the catalogue file ``path`` (none for LaMP-4); an empty one is an error."""
+def _catalogue(path: Path | None, fmt, skip_invalid: bool, echo: bool = True) -> dict:
+    """The items of the catalogue file ``path`` (none for LaMP-4); an empty one is an error.
+    Rows skipped in it are counted and said (``echo``), as the requests' are."""
     from pmgen.data.errors import InvalidInputError, ReadReport
     from pmgen.headlines import requests as req
 
@@ -587,6 +590,8 @@ def _catalogue(path: Path | None, fmt, skip_invalid: bool) -> dict:
             f"every row was skipped: {report.summary()}" if report.num_skipped else ("has no rows")
         )
         raise InvalidInputError(path, None, None, reason)
+    if echo and report.num_skipped:
+        typer.echo(f"skipped in {path}: {report.summary()}")
     return items
 
 
@@ -716,7 +721,7 @@ def covers_command(
         catalogue = items_path or (bundled / "items.jsonl" if users is None else None)
         if catalogue is None:
             raise ValueError(f"--users in {fmt.value} format needs --items (the catalogue)")
-        items = _catalogue(catalogue, fmt, skip_invalid)
+        items = _catalogue(catalogue, fmt, skip_invalid, state.is_main_process)
         config = CoverJobConfig(
             layout=layout.value,
             size=size,

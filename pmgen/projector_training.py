@@ -36,6 +36,7 @@ from pipelines.soft_prompt import (
     embedding_rms,
     prepend_soft_prompt,
 )
+from pipelines.text_budget import cut_to_tokens
 from pmgen.data.catalogue import Item
 from pmgen.training import LoopResult, StepTrainer, StepTrainingConfig, option
 from pmgen.users import UserEncoder
@@ -236,18 +237,7 @@ class TitleTokens:
 
     def truncate(self, body: str) -> str:
         """The body cut after ``max_article_tokens`` tokens (at a character offset)."""
-        body = body.strip()
-        try:
-            enc = self.tokenizer(body, add_special_tokens=False, return_offsets_mapping=True)
-            offsets = enc["offset_mapping"]
-        except (NotImplementedError, TypeError, ValueError):  # slow tokenizers: decode
-            ids = self.tokenizer(body, add_special_tokens=False).input_ids
-            if len(ids) <= self.max_article_tokens:
-                return body
-            return self.tokenizer.decode(ids[: self.max_article_tokens]).strip()
-        if len(offsets) <= self.max_article_tokens:
-            return body
-        return body[: offsets[self.max_article_tokens - 1][1]].rstrip()
+        return cut_to_tokens(body, self.tokenizer, self.max_article_tokens)
 
     def prompt_ids(self, item: Item) -> list[int]:
         prompt = self.build_prompt(self.truncate(item.body), item.category or None)

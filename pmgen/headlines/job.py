@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.headline import HeadlinePipeline, PersonalizationMethod
+from pipelines.text_budget import cut_to_tokens
 from pmgen.data.errors import InvalidInputError, ReadReport
 from pmgen.headlines.requests import HeadlineRequest
 from pmgen.headlines.signals import KeywordCache, TitleRetriever
@@ -40,7 +41,7 @@ class HeadlineJobConfig:
     alpha: float = 0.5  # PMG's weight of personalization against fidelity
     num_titles: int = 5  # history titles retrieved into the prompt
     num_keywords: int = 5  # LLM preference keywords (0 = none)
-    max_article_words: int = 300  # longer bodies are cut, so prompts stay bounded
+    max_article_tokens: int = 256  # longer bodies are cut by the LLM's tokens
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -101,7 +102,8 @@ class HeadlineWriter:
 
     def write(self, requests: list[HeadlineRequest], seed: int | None = None) -> list[dict]:
         config = self.config
-        articles = [_cut(r.article, config.max_article_words) for r in requests]
+        budget, tokenizer = config.max_article_tokens, self.pipeline.tokenizer
+        articles = [cut_to_tokens(r.article, tokenizer, budget) for r in requests]
         histories = [r.history_titles for r in requests]
         titles = keywords = None
         if self.method.uses_prompt:
@@ -188,11 +190,6 @@ def unknown_note(request: HeadlineRequest) -> str:
     if not n:
         return ""
     return f" ({n} history {'id is' if n == 1 else 'ids are'} not in the catalogue)"
-
-
-def _cut(text: str, max_words: int) -> str:
-    words = text.split()
-    return text if len(words) <= max_words else " ".join(words[:max_words])
 
 
 def run_headline_job(

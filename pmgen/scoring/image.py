@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
 ImageInput = Union["Image.Image", str, Path]  # a PIL image in any mode, or an image file
+CLIP_CONTEXT = 77  # tokens CLIP's text tower reads
 
 
 def _check_image(image: object) -> None:
@@ -237,7 +238,10 @@ class ImageScorer:
         return self.model.encode_image(pixels.to(self.device), normalize=True)  # (B, d)
 
     def _encode_texts(self, texts: list[str]) -> torch.Tensor:
-        tokens = self.tokenizer(texts).to(self.device)
+        from pipelines.text_budget import cap_characters
+
+        # CLIP reads 77 tokens; its tokenizer cuts there, after tokenizing the whole text
+        tokens = self.tokenizer([cap_characters(t, CLIP_CONTEXT) for t in texts]).to(self.device)
         return _encode_prompts(self.model, tokens)  # (B, d), normalized
 
     def image_embeddings(self, images: Sequence[ImageInput]) -> torch.Tensor:
