@@ -2,12 +2,47 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from PIL import Image, ImageOps
 
 ImageSource = Image.Image | str | Path
+PIXEL_LIMIT_ENV = "PMGEN_MAX_IMAGE_PIXELS"
+_BOMB_GUARD_LOCK = threading.Lock()
+
+
+def max_image_pixels() -> int:
+    """Most pixels an image may be decoded at (after a JPEG's reduced decode): the
+    ``PMGEN_MAX_IMAGE_PIXELS`` environment variable (``pmgen --max-image-pixels``), else
+    Pillow's decompression-bomb limit (about 89 million)."""
+    import os
+
+    value = os.environ.get(PIXEL_LIMIT_ENV, "").strip()
+    if value:
+        try:
+            limit = int(value)
+        except ValueError:
+            raise ValueError(f"{PIXEL_LIMIT_ENV}={value!r}: not a whole number of pixels") from None
+        if limit < 1:
+            raise ValueError(f"{PIXEL_LIMIT_ENV}={value!r}: must be at least 1")
+        return limit
+    return int(Image.MAX_IMAGE_PIXELS or 89_478_485)
+
+
+def over_pixel_limit(width: int, height: int) -> str | None:
+    """Why a ``width`` x ``height`` decode is refused, or None when it is within the limit."""
+    limit = max_image_pixels()
+    if width * height <= limit:
+        return None
+    return (
+        f"{width}x{height} pixels is over the limit of {limit:,} pixels (set "
+        f"{PIXEL_LIMIT_ENV} or pmgen --max-image-pixels to allow it, or save a smaller copy "
+        "or a JPEG, which is decoded reduced)"
+    )
 
 
 class ImageReadError(ValueError):
@@ -67,28 +102,36 @@ def read_image(
     if not path.is_file():
         raise ImageReadError(path, "image file not found")
     try:
-        with warnings.catch_warnings():
-            # Pillow warns past MAX_IMAGE_PIXELS before the draft could shrink the decode;
-            # the size actually decoded is checked below, after the draft.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as opened:
-                if min_side is not None:
-                    opened.draft(opened.mode, (min_side, min_side))  # a no-op except for JPEG
-                width, height = opened.size
-                if width * height > (Image.MAX_IMAGE_PIXELS or float("inf")):
-                    raise ImageReadError(
-                        path,
-                        f"{width}x{height} pixels is over Pillow's decode limit of "
-                        f"{Image.MAX_IMAGE_PIXELS} (Image.MAX_IMAGE_PIXELS); "
-                        "save a smaller copy or a JPEG",
-                    )
-                return _upright_rgb(opened, max_side)
+        with open_header(path) as opened:
+            if min_side is not None:
+                opened.draft(opened.mode, (min_side, min_side))  # a no-op except for JPEG
+            too_large = over_pixel_limit(*opened.size)
+            if too_large is not None:
+                raise ImageReadError(path, too_large)
+            return _upright_rgb(opened, max_side)
     except ImageReadError:
         raise
     except Image.DecompressionBombError as exc:
         raise ImageReadError(path, f"image too large to decode ({exc})") from exc
     except (OSError, SyntaxError, ValueError, TypeError, EOFError) as exc:
         raise ImageReadError(path, f"cannot read image ({type(exc).__name__}: {exc})") from exc
+
+
+@contextmanager
+def open_header(path: str | Path) -> Iterator[Image.Image]:
+    """``Image.open(path)``: the header read, no pixel decoded. The size checks are pmgen's
+    (:func:`over_pixel_limit`, after a JPEG's reduced decode), not Pillow's bomb guard."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with _BOMB_GUARD_LOCK:  # threads (the demo's) never see the guard lifted for good
+            bomb_guard = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None  # checked by the caller, on the size decoded
+            try:
+                opened = Image.open(path)
+            finally:
+                Image.MAX_IMAGE_PIXELS = bomb_guard
+        with opened:
+            yield opened
 
 
 def _upright_rgb(image: Image.Image, max_side: int | None) -> Image.Image:

@@ -18,6 +18,28 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _options(
+    max_image_pixels: Annotated[
+        int | None,
+        typer.Option(
+            "--max-image-pixels",
+            min=1,
+            help="Refuse images that would decode to more pixels than this (a JPEG counts "
+            "at the reduced size it is decoded at). Default: Pillow's limit, about 89 million; "
+            "also PMGEN_MAX_IMAGE_PIXELS.",
+        ),
+    ] = None,
+) -> None:
+    """pmgen: personalized headlines, covers and posters from a pre-trained user encoder."""
+    import os
+
+    from pipelines.images import PIXEL_LIMIT_ENV
+
+    if max_image_pixels is not None:
+        os.environ[PIXEL_LIMIT_ENV] = str(max_image_pixels)  # seen by accelerate's workers too
+
+
 class ImageWords(str, Enum):
     auto = "auto"
     clip = "clip"

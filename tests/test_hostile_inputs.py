@@ -195,3 +195,74 @@ def test_skipped_catalogue_rows_are_counted(tmp_path, tiny_llm):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert f"skipped in {items}" in result.output
+
+
+# ------------------------------------------------------------------------------ images
+
+
+def _items_with_image(folder: Path, image: Path) -> Path:
+    items = folder / "items.jsonl"
+    rows = [{"id": "I0", "title": "Quay festival", "body": "It opened.", "images": [image.name]},
+            {"id": "I1", "title": "Harbour boats", "body": "They sailed."}]  # fmt: skip
+    items.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return items
+
+
+def test_a_huge_image_is_refused_from_its_header_naming_file_and_line(tmp_path):
+    from PIL import Image
+
+    from pmgen.data.native import read_items_jsonl
+
+    big = tmp_path / "big.png"
+    Image.new("1", (12_000, 12_000)).save(big)  # 144 million pixels, 18 MB as bits
+    items = _items_with_image(tmp_path, big)
+    start = time.perf_counter()
+    with pytest.raises(Exception, match=r"items.jsonl:1: field 'images':.*over the limit"):
+        read_items_jsonl(items, ReadReport())
+    assert time.perf_counter() - start < 5  # never decoded: RGB would be 432 MB
+    report = ReadReport(skip_invalid=True)
+    assert list(read_items_jsonl(items, report)) == ["I1"]
+    assert report.skipped["image too large"] == 1
+
+
+def test_the_pixel_limit_is_an_option(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from pipelines.images import PIXEL_LIMIT_ENV, ImageReadError, read_image
+    from pmgen.data.native import read_items_jsonl
+
+    image = tmp_path / "photo.png"
+    Image.new("RGB", (100, 100), "red").save(image)
+    items = _items_with_image(tmp_path, image)
+    monkeypatch.setenv(PIXEL_LIMIT_ENV, "5000")
+    with pytest.raises(Exception, match="10,000 pixels|over the limit of 5,000"):
+        read_items_jsonl(items, ReadReport())
+    with pytest.raises(ImageReadError, match="PMGEN_MAX_IMAGE_PIXELS"):
+        read_image(image)
+    monkeypatch.setenv(PIXEL_LIMIT_ENV, "10000")
+    assert read_image(image).size == (100, 100)
+    assert list(read_items_jsonl(items, ReadReport())) == ["I0", "I1"]
+
+
+def test_covers_skip_and_count_a_truncated_jpeg_when_asked(tmp_path):
+    import numpy as np
+    from PIL import Image
+    from test_covers_job import write_sample
+
+    items, users = write_sample(tmp_path / "data", users=3)
+    photo = tmp_path / "data" / "img0.png"  # I0's image, in the history of U0 only
+    pixels = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(photo.with_suffix(".jpg"), quality=95)
+    data = photo.with_suffix(".jpg").read_bytes()
+    photo.write_bytes(data[: len(data) // 2])  # a JPEG cut in half, under the PNG's name
+    out = tmp_path / "out"
+    args = ["covers", "--items", str(items), "--users", str(users), "--out", str(out),
+            "--background", "plain", "--scorer", "none", "--rerank", "none",
+            "--num-keywords", "0"]  # fmt: skip
+    stopped = CliRunner().invoke(app, args)
+    assert stopped.exit_code == 1 and "users.jsonl:1: field 'image'" in stopped.output
+    assert "corrupt image file" in stopped.output and "img0.png" in stopped.output
+    skipped = CliRunner().invoke(app, [*args, "--skip-invalid"])
+    assert skipped.exit_code == 0, skipped.output
+    assert "skipped 1: 1 x corrupt image file" in skipped.output
+    assert [r["user_id"] for r in read_records(out / "covers.jsonl")] == ["U1", "U2"]

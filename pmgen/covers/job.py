@@ -23,6 +23,7 @@ from typing import Any
 from pipelines.layout import Layout
 from pipelines.poster import PosterComposer
 from pmgen.data.catalogue import Item
+from pmgen.data.checks import image_problem
 from pmgen.data.errors import InvalidInputError, ReadReport
 from pmgen.headlines.job import NO_KNOWN_HISTORY, unknown_note
 from pmgen.headlines.requests import HeadlineRequest
@@ -170,6 +171,7 @@ class CoverWriter:
         self.out_dir = Path(out_dir)
         self.items = items
         self.composer = composer or PosterComposer()
+        self._image_problems: dict[Path, tuple[str, str] | None] = {}
         self.cover_pipeline = cover_pipeline
         self.image_scorer = image_scorer
         self.keywords = keywords
@@ -214,6 +216,21 @@ class CoverWriter:
         soft = self.method.uses_soft and self.background is Background.GENERATE
         if soft and not self.user_encoder.known(request.history_ids):
             return InvalidInputError(request.path, request.line, "history", NO_KNOWN_HISTORY)
+        return self.image_problem(request)
+
+    def image_problem(self, request: HeadlineRequest) -> InvalidInputError | None:
+        """The first image this request would open that cannot be used (missing, corrupt,
+        truncated, over the pixel limit), named with the request's file and line; checked
+        from its header and a reduced decode, once per file."""
+        item = self.items[request.item_id]
+        used = [Path(item.images[0])] if item.images else []
+        for image in [*used, *history_images(request, self.items)]:
+            if image not in self._image_problems:
+                self._image_problems[image] = image_problem(image)
+            problem = self._image_problems[image]
+            if problem is not None:
+                kind, reason = problem
+                return InvalidInputError(request.path, request.line, "image", reason, kind=kind)
         return None
 
     def headline(self, request: HeadlineRequest) -> tuple[str, str]:

@@ -13,6 +13,8 @@ EMPTY_TEXT = "empty item text (title and body are both empty)"
 UNKNOWN_ID = "unknown item id"
 MISSING_IMAGE = "missing image file"
 CORRUPT_IMAGE = "corrupt image file"
+LARGE_IMAGE = "image too large"
+DECODE_CHECK_PIXELS = 4_000_000  # images up to this size are decoded whole by the check
 MISSING_FIELD = "missing required field"
 
 _ID_SEPARATORS = re.compile(r"[\s,]+")
@@ -38,23 +40,32 @@ def has_text(
 
 
 def image_problem(image: Path) -> tuple[str, str] | None:
-    """``None`` if ``image`` opens with PIL, else ``(kind, reason)``.
+    """``None`` if ``image`` is usable, else ``(kind, reason)``; never decodes it all.
 
-    The header is checked with ``verify()`` and the pixels are then decoded (JPEGs in
-    draft mode, at reduced size), so truncated files are caught too. Any mode (L, RGBA,
-    CMYK, ...) is accepted.
+    From the header: the size, refused over the pixel limit (``pipelines.images``; a JPEG
+    counts at the reduced size it is decoded at). Then ``verify()`` checks the file's
+    structure (a PNG's chunks and checksums), and a JPEG is decoded at 1/8 scale, so
+    truncated files are caught too. Any mode (L, RGBA, CMYK, ...) is accepted.
     """
-    from PIL import Image  # imported here: readers without images never pay for it
+    from pipelines.images import open_header, over_pixel_limit
 
     if not image.is_file():
         return MISSING_IMAGE, f"{MISSING_IMAGE}: {image}"
     try:
-        with Image.open(image) as im:
-            im.verify()
-        with Image.open(image) as im:
-            if im.format == "JPEG":
+        with open_header(image) as im:
+            is_jpeg = im.format == "JPEG"
+            if is_jpeg:
+                im.draft(im.mode, (512, 512))  # the scale features and covers decode at
+            too_large = over_pixel_limit(*im.size)
+            if too_large is not None:
+                return LARGE_IMAGE, f"{LARGE_IMAGE}: {image}: {too_large}"
+            if not is_jpeg:
+                im.verify()
+            decode = is_jpeg or im.size[0] * im.size[1] <= DECODE_CHECK_PIXELS
+        if decode:  # cheap: a JPEG at 1/8 scale, another format only when small
+            with open_header(image) as im:
                 im.draft(im.mode, (64, 64))
-            im.load()
+                im.load()
     except Exception as exc:  # PIL raises many types for bad files
         return CORRUPT_IMAGE, f"{CORRUPT_IMAGE}: {image} ({type(exc).__name__}: {exc})"
     return None
