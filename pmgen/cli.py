@@ -151,15 +151,24 @@ def _prepare(
             typer.echo(f"dropped {splits.dropped_users} users with fewer than 3 interactions")
     prepared = workflow.PreparedData(interactions, splits)
     if with_features:
-        with state.main_process_first():  # the main process fills the cache, the rest read it
-            prepared.features = workflow.build_features(
-                interactions,
-                splits,
-                workdir,
-                feature_options,
-                progress=state.is_main_process and not quiet,
-            )
+        _add_features(prepared, workdir, feature_options, quiet)
     return prepared
+
+
+def _add_features(prepared, workdir: Path, feature_options=None, quiet: bool = False) -> None:
+    """The item features of ``prepared`` (cached under ``workdir``)."""
+    from pmgen import workflow
+    from user_models.runtime import process_state
+
+    state = process_state()
+    with state.main_process_first():  # the main process fills the cache, the rest read it
+        prepared.features = workflow.build_features(
+            prepared.interactions,
+            prepared.splits,
+            workdir,
+            feature_options,
+            progress=state.is_main_process and not quiet,
+        )
 
 
 def _features_options(text_model, image_words, clip_model, clip_pretrained):
@@ -304,7 +313,8 @@ def finetune_command(
     from pmgen import workflow
 
     try:
-        pretrained = from_pretrained
+        prepared = _prepare(data, data_format, skip_invalid, workdir, with_features=False)
+        pretrained = from_pretrained  # looked for once the data is known to be good
         if model is EncoderType.m2se and pretrained is None and not scratch:
             pretrained = workdir / workflow.PRETRAIN_DIR / "best"
             if not (pretrained / "config.json").exists():
@@ -314,10 +324,9 @@ def finetune_command(
                 )
         if scratch:
             pretrained = None
-        options = _features_options(text_model, image_words, "ViT-B-32", "openai")
-        prepared = _prepare(
-            data, data_format, skip_invalid, workdir, model is EncoderType.m2se, options
-        )
+        if model is EncoderType.m2se:
+            options = _features_options(text_model, image_words, "ViT-B-32", "openai")
+            _add_features(prepared, workdir, options)
         result = workflow.finetune(
             prepared,
             workdir,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pmgen.data import Interactions, Item, load_interactions
+from pmgen.data.errors import InvalidInputError
 from pmgen.data.splits import leave_one_out
 from user_models.config import (
     ItemIdMode,
@@ -56,6 +57,12 @@ def read_data(
 ) -> tuple[Interactions, SequenceSplits]:
     """Read a dataset in any supported format and split it leave-one-out."""
     interactions = load_interactions(data, format=data_format, skip_invalid=skip_invalid)
+    found = {"items": interactions.items, "user histories": interactions.sequences}
+    missing = [what for what, rows in found.items() if not rows]
+    if missing:
+        skipped = interactions.report
+        why = f" (every row was skipped: {skipped.summary()})" if skipped.num_skipped else ""
+        raise InvalidInputError(data, None, None, f"has no {' and no '.join(missing)}{why}")
     splits = leave_one_out(interactions, max_len=max_len)
     return interactions, splits
 

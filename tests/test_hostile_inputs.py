@@ -266,3 +266,29 @@ def test_covers_skip_and_count_a_truncated_jpeg_when_asked(tmp_path):
     assert skipped.exit_code == 0, skipped.output
     assert "skipped 1: 1 x corrupt image file" in skipped.output
     assert [r["user_id"] for r in read_records(out / "covers.jsonl")] == ["U1", "U2"]
+
+
+# ------------------------------------------------ training commands: data first, then models
+
+
+def test_training_commands_refuse_an_empty_data_set(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "items.jsonl").write_text("")
+    (data / "users.jsonl").write_text("")
+    for command in ("features", "pretrain", "finetune"):
+        args = [command, "--data", str(data), "--workdir", str(tmp_path / "w")]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 1, (command, result.output)
+        assert "has no items and no user histories" in result.output, command
+
+
+def test_finetune_checks_the_data_before_looking_for_a_pretrained_encoder(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "items.jsonl").write_text('{"id": "I1", "title": "a", "body": "b"}\n')
+    (data / "users.jsonl").write_text('{"user_id": "u", "history": ["I1", "I2"]}\n')
+    result = CliRunner().invoke(app, ["finetune", "--data", str(data), "--workdir",
+                                      str(tmp_path / "w")])  # fmt: skip
+    assert result.exit_code == 1
+    assert "users.jsonl:1: field 'history': unknown item id 'I2'" in result.output
