@@ -150,22 +150,15 @@ def test_a_one_megabyte_article_without_spaces_gets_a_headline(tmp_path, tiny_ll
 # ----------------------------------------- empty inputs, unwritable output, skip counts
 
 
-def test_an_empty_rows_file_is_an_error_naming_it(tmp_path, tiny_llm):
-    items, _ = write_requests(tmp_path, 1)
-    empty = tmp_path / "rows.jsonl"
-    empty.write_text("")
-    result = CliRunner().invoke(app, _cli_args(items, empty, tmp_path / "out.jsonl", tiny_llm))
-    assert result.exit_code == 1 and "rows.jsonl" in result.output
-    assert "no rows" in result.output and "wrote" not in result.output
-
-
-def test_an_empty_catalogue_is_an_error_naming_it(tmp_path, tiny_llm):
-    _, requests = write_requests(tmp_path, 2)
-    empty = tmp_path / "empty-items.jsonl"
+@pytest.mark.parametrize("which", ["rows", "catalogue"])
+def test_an_empty_input_file_is_an_error_naming_it(tmp_path, tiny_llm, which):
+    items, requests = write_requests(tmp_path, 2)
+    empty = tmp_path / f"empty-{which}.jsonl"
     empty.write_text("\n")
-    result = CliRunner().invoke(app, _cli_args(empty, requests, tmp_path / "o.jsonl", tiny_llm))
-    assert result.exit_code == 1 and "empty-items.jsonl" in result.output
-    assert "no rows" in result.output
+    files = (empty, requests) if which == "catalogue" else (items, empty)
+    result = CliRunner().invoke(app, _cli_args(*files, tmp_path / "out.jsonl", tiny_llm))
+    assert result.exit_code == 1 and f"empty-{which}.jsonl" in result.output
+    assert "no rows" in result.output and "wrote" not in result.output
 
 
 def test_a_rows_file_of_only_bad_rows_says_so(tmp_path, tiny_llm):
