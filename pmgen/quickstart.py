@@ -118,8 +118,9 @@ def write_sample_headlines(
     from pmgen.headlines import requests as req
     from pmgen.headlines.job import HeadlineJobConfig, run_headline_job
     from pmgen.headlines.output import read_records
-    from pmgen.headlines.setup import DEFAULT_LLM, build_headline_writer
+    from pmgen.headlines.setup import DEFAULT_LLM, build_headline_writer, headline_fingerprint
     from pmgen.headlines.summary import CHOICES, summarize_file
+    from pmgen.run_fingerprint import recorded_same_run
 
     users = sample_dir() / "users.jsonl"
     items = req.read_catalogue(sample_dir() / "items.jsonl", req.RequestFormat.PMGEN, ReadReport())
@@ -136,7 +137,12 @@ def write_sample_headlines(
         rows = req.iter_requests(users, req.RequestFormat.PMGEN, items, report)
         return (r for r in rows if limit is None or r.index < limit)
 
-    summary = run_headline_job(requests, out, writer)
+    fingerprint = headline_fingerprint(
+        config, {"users": users, "items": sample_dir() / "items.jsonl"}, workdir=workdir
+    )
+    # the quickstart's own output: rows of an earlier run with other models are redone
+    fresh = not recorded_same_run(out, fingerprint)
+    summary = run_headline_job(requests, out, writer, fingerprint=fingerprint, overwrite=fresh)
     print(f"      {summary.written} headlines written ({summary.rows_per_second:.2f}/s) to {out}")
     scores = {by: summarize_file(out, by).to_dict() for by in CHOICES}
     lines = [
@@ -167,12 +173,13 @@ def write_sample_posters(
     ``sd_model`` is given), scored and described in ``posters/covers.jsonl`` and
     ``posters.md``. Says which models it used and which it could not load (and records
     them in ``run``)."""
-    from pmgen.covers.job import CoverJobConfig, run_cover_job
-    from pmgen.covers.setup import build_cover_writer
+    from pmgen.covers.job import RECORDS_NAME, CoverJobConfig, run_cover_job
+    from pmgen.covers.setup import build_cover_writer, cover_fingerprint
     from pmgen.data.errors import ReadReport
     from pmgen.data.sample import sample_dir
     from pmgen.headlines import requests as req
     from pmgen.headlines.output import read_records
+    from pmgen.run_fingerprint import recorded_same_run
 
     users = sample_dir() / "users.jsonl"
     items = req.read_catalogue(sample_dir() / "items.jsonl", req.RequestFormat.PMGEN, ReadReport())
@@ -182,8 +189,9 @@ def write_sample_posters(
         print(f"      {SD_NOT_USED}")
         if run is not None:
             run.note(SD_NOT_USED)
+    headlines = workdir / HEADLINES_FILE
     writer = build_cover_writer(
-        config, out, items, headlines=workdir / HEADLINES_FILE, sd_model=sd_model, llm=None
+        config, out, items, headlines=headlines, sd_model=sd_model, llm=None
     )
     for role, name in writer.models.items():
         print(f"      {role}: {name}")
@@ -194,7 +202,13 @@ def write_sample_posters(
         rows = req.iter_requests(users, req.RequestFormat.PMGEN, items, report)
         return (r for r in rows if limit is None or r.index < limit)
 
-    summary = run_cover_job(requests, writer)
+    fingerprint = cover_fingerprint(
+        config,
+        {"users": users, "items": sample_dir() / "items.jsonl", "headlines": headlines},
+        models={"sd_model": sd_model},
+    )
+    fresh = not recorded_same_run(out / RECORDS_NAME, fingerprint)
+    summary = run_cover_job(requests, writer, fingerprint=fingerprint, overwrite=fresh)
     print(f"      {summary.written} posters written ({summary.rows_per_second:.2f}/s) to {out}")
     lines = [
         "| user | poster | headline | background | personalization | fidelity |",

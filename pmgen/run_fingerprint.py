@@ -179,6 +179,15 @@ def check_rerun(
         )
 
 
+def recorded_same_run(out: str | Path, fingerprint: RunFingerprint) -> bool:
+    """Whether ``out``'s run record is this fingerprint (False without a readable one)."""
+    try:
+        recorded = read_sidecar(out)
+    except RunMismatchError:
+        return False
+    return recorded is not None and not fingerprint.differences(recorded)
+
+
 def start_output(
     out: str | Path,
     fingerprint: RunFingerprint | None,
