@@ -179,6 +179,10 @@ class HeadlineLoraTrainer(StepTrainer):
         return torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
 
     def write_weights(self, folder: Path) -> None:
+        # the adapter names its base as the user did (a GGUF-converted copy's folder is
+        # a detail of this machine)
+        for adapter in self.model.peft_config.values():
+            adapter.base_model_name_or_path = str(self.config.llm)
         self.model.save_pretrained(folder / LORA_DIR)
 
     def load_weights(self, folder: Path) -> None:
@@ -264,6 +268,16 @@ NEWS_CATEGORY_LICENCE = (
 )
 
 
+def base_model_terms(llm: str) -> list[str]:
+    """The card's line on the base model's licence, for a model pmgen knows the terms of."""
+    from pipelines.models import offline_model
+
+    known = offline_model(llm)
+    if known is None or not known.terms:
+        return []
+    return [f"- Licence of the base model's weights (they stay separate): {known.terms}"]
+
+
 def model_card(info: dict[str, Any], data_name: str, seconds_per_step: float) -> str:
     """A model card for a trained headline LoRA, from its ``training_info.json``."""
     cfg = info["training_config"]
@@ -282,6 +296,7 @@ def model_card(info: dict[str, Any], data_name: str, seconds_per_step: float) ->
         f"alpha {cfg.get('lora_alpha') or 2 * info['lora_rank']}, dropout {cfg['lora_dropout']})",
         f"- Data: `{data_name}`: {info['data']}; {info['train_articles']:,} training articles",
         f"- Licence of the data: {licence}",
+        *base_model_terms(info["llm"]),
         f"- Steps: {int(info['best_step'])} kept (of {int(info['val_losses'][-1]['step'])} run), "
         f"batch {cfg['batch_size']}, learning rate {cfg['learning_rate']}, seed {cfg['seed']}, "
         f"bf16 autocast: {info.get('autocast', 'none')}, {seconds_per_step:.2f} s/step on the "

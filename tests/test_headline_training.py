@@ -126,6 +126,8 @@ def test_cli_trains_keeps_the_best_rouge_and_resumes(tmp_path):
     best = [r for r in scored if r["val_rouge1"] == top][-1]  # ties: the later one
     assert info["best_step"] == best["step"] and info["best_score"] == top
     assert (out / "best" / "lora" / "adapter_model.safetensors").is_file()
+    adapter = json.loads((out / "best" / "lora" / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == str(llm)  # the name given, as given
     card = (out / "best" / "README.md").read_text()
     assert "CC BY 4.0" in card and "never the test split" in card and "| 4 |" in card
     more = CliRunner().invoke(app, [*args, "--max-steps", "6"])
