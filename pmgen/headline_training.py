@@ -256,6 +256,8 @@ def train_headline_lora(
     result = trainer.train()
     if trainer.accelerator.is_main_process and (result.best_dir / INFO_FILE).is_file():
         info = json.loads((result.best_dir / INFO_FILE).read_text())
+        # the card shows every evaluation of the run, also those after the best
+        info["val_losses"] = [r for r in trainer.state.history if "val_loss" in r]
         card = model_card(info, Path(data).name, result.seconds_per_step)
         (result.best_dir / "README.md").write_text(card)
     return result

@@ -133,6 +133,8 @@ def test_cli_trains_keeps_the_best_rouge_and_resumes(tmp_path):
     more = CliRunner().invoke(app, [*args, "--max-steps", "6"])
     assert more.exit_code == 0 and "resuming from" in more.output
     assert "for 6 steps" in more.output
+    card = (out / "best" / "README.md").read_text()  # every evaluation, after the best too
+    assert all(f"| {step} |" in card for step in (0, 2, 4, 6)) and "(of 6 run)" in card
     # the best is chosen across evaluations: a resume may not score other validation articles
     other = CliRunner().invoke(app, [*args, "--max-steps", "8", "--max-valid-articles", "1"])
     assert other.exit_code != 0 and "max_valid_articles" in other.output
