@@ -65,13 +65,23 @@ def test_shipped_adapter_is_resolved_by_model_name(tmp_path):
     (tmp_path / "adapter_config.json").write_text("{}")  # a config without its weights
     with pytest.raises(FileNotFoundError, match="adapter_model.safetensors.*weights are missing"):
         headline_loras.resolve_headline_lora(tmp_path, "any")
-    shipped = headline_loras.shipped_headline_lora("HuggingFaceTB/SmolLM2-135M-Instruct")
-    assert shipped is not None, "the package ships SmolLM2's headline LoRA"
-    assert shipped.name == headline_loras.SMOLLM2_ADAPTER
-    assert (shipped / "adapter_model.safetensors").is_file()
-    # and git tracks it (a *.safetensors ignore rule once kept it out of every clone)
+
+
+@pytest.mark.parametrize(
+    ("llm", "alias", "folder"),
+    [("HuggingFaceTB/SmolLM2-135M-Instruct", "SmolLM2-135M-Instruct", "SMOLLM2_ADAPTER"),
+     ("google/gemma-3-270m", "gemma3-270m", "GEMMA_ADAPTER")],
+)  # fmt: skip
+def test_each_offline_llm_ships_its_headline_lora(llm, alias, folder):
     import subprocess
 
+    from pipelines import headline_loras
+
+    shipped = headline_loras.shipped_headline_lora(llm)
+    assert shipped is not None, f"the package ships {llm}'s headline LoRA"
+    assert shipped.name == getattr(headline_loras, folder)
+    assert (shipped / "adapter_model.safetensors").is_file()
+    # and git tracks it (a *.safetensors ignore rule once kept it out of every clone)
     root = Path(headline_loras.__file__).resolve().parent.parent
     if (root / ".git").exists():
         ignored = subprocess.run(
@@ -81,10 +91,13 @@ def test_shipped_adapter_is_resolved_by_model_name(tmp_path):
         assert ignored.returncode == 1, "the shipped adapter's weights are ignored by git"
     config = json.loads((shipped / "adapter_config.json").read_text())
     assert config["peft_type"] == "LORA" and config["r"] >= 1
+    assert config["base_model_name_or_path"] == llm
     card = (shipped / "README.md").read_text()
     assert "Licence of the data" in card and "never the test split" in card
+    if "gemma" in llm:
+        assert "Gemma Terms of Use" in card
     # the alias and the hub id name the same adapter
-    assert headline_loras.resolve_headline_lora("auto", "SmolLM2-135M-Instruct") == shipped
+    assert headline_loras.resolve_headline_lora("auto", alias) == shipped
 
 
 @pytest.mark.slow
