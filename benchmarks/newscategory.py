@@ -235,28 +235,35 @@ def run(args: argparse.Namespace) -> None:
             metric: bootstrap_mean(values, seed=args.seed).to_dict()
             for metric, values in scores[row.slug].items()
         }
-    differences = {}
+    differences, lamp_differences = {}, {}
     for label, slug, base in comparisons(rows):
         differences[label] = paired_difference(
             scores[slug]["rouge1"], scores[base]["rouge1"], seed=args.seed
+        ).to_dict()
+        lamp_differences[label] = paired_difference(
+            scores[slug]["rouge1_lamp"], scores[base]["rouge1_lamp"], seed=args.seed
         ).to_dict()
     which = {"test": "test split = each author's last 20% of articles by date",
              "valid": "validation split = the 10% of each author's articles before the test "
                       "20%, by date"}[split]  # fmt: skip
     sampling = HeadlineJobConfig()  # the best-of row samples with the job's defaults
+    best_of_note = ""
+    if any(row.candidates > 1 for row in rows):
+        best_of_note = (f" (but the best-of-{BEST_OF} row: {BEST_OF} sampled candidates, "
+                        f"temperature {sampling.temperature}, top-p {sampling.top_p}, the one "
+                        "most similar to the article kept)")  # fmt: skip
     protocol = (
         f"News Category Dataset v3 slice ({args.newscategory.name}); {which} (authors with "
         f">= 5 articles); {len(requests)} of its {split_size} articles sampled uniformly (seed "
         f"{args.seed}); article = short_description, reference = its headline; greedy, 1 "
-        f"candidate, no rerank (but the best-of-{BEST_OF} row: {BEST_OF} sampled candidates, "
-        f"temperature {sampling.temperature}, top-p {sampling.top_p}, the one most similar to "
-        "the article kept); ROUGE F1 % "
+        f"candidate, no rerank{best_of_note}; ROUGE F1 % "
         "(PENS scorer; R-1 LaMP = rouge_score, no stemming); 95% bootstrap intervals over "
         "articles (2,000 resamples)."
     )
     result = {"protocol": protocol, "split": split, "llm": args.llm, "dtype": args.dtype,
               "lora": args.lora,
               "rows": table, "r1_differences": differences,
+              "r1_lamp_differences": lamp_differences,
               "examples": _examples(requests, headlines, rows)}  # fmt: skip
     (out / "headlines.json").write_text(json.dumps(result, indent=2) + "\n")
     (out / "headlines.md").write_text(markdown(result) + "\n")
@@ -295,11 +302,18 @@ def markdown(result: dict) -> str:
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", f"Anchor: {LAMP4_ANCHORS} (in percent: 18.8; compare with the LaMP-scorer "
               "column, and note the different split and data size).", "",
-              "Paired R-1 differences (PENS scorer, same articles; 95% bootstrap interval):", "",
-              "| comparison | R-1 difference | interval above zero |", "|---|---|---|"]  # fmt: skip
+              "Paired R-1 differences (same articles; 95% bootstrap interval); the PENS "
+              "scorer is the table's measure, LaMP's scorer is shown beside it:", "",
+              "| comparison | R-1 difference | interval above zero | R-1 difference, LaMP "
+              "scorer | interval above zero |", "|---|---|---|---|---|"]  # fmt: skip
+    lamp = result.get("r1_lamp_differences", {})
     for label, interval in result["r1_differences"].items():
-        above = "yes" if interval["low"] > 0 else "no"
-        lines.append(f"| {label} | {_cell(interval)} | {above} |")
+        cells = [_cell(interval), "yes" if interval["low"] > 0 else "no"]
+        if label in lamp:
+            cells += [_cell(lamp[label]), "yes" if lamp[label]["low"] > 0 else "no"]
+        else:
+            cells += ["-", "-"]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
