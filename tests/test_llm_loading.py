@@ -394,7 +394,9 @@ def test_real_offline_gemma_is_assembled_converted_once_and_knows_paris(
     assert resolved.source is ModelSource.CONVERTED
     assert cached.config.model_type == "gemma3_text"
 
-    prompt = "The capital of France is"
+    # the base model continues "The capital of France is" with " the capital of the country
+    # of France." (Paris is its third choice there); this prompt has Paris first
+    prompt = "The Eiffel Tower is in the city of"
     inputs = tokenizer(prompt, return_tensors="pt")
     assert inputs.input_ids[0, 0].item() == tokenizer.bos_token_id  # Gemma wants <bos> first
     assert cached_tokenizer(prompt).input_ids == inputs.input_ids[0].tolist()
