@@ -285,3 +285,25 @@ def test_finetune_checks_the_data_before_looking_for_a_pretrained_encoder(tmp_pa
                                       str(tmp_path / "w")])  # fmt: skip
     assert result.exit_code == 1
     assert "users.jsonl:1: field 'history': unknown item id 'I2'" in result.output
+
+
+def test_covers_overwrite_replaces_the_old_rows_and_their_images(tmp_path):
+    from test_covers_job import write_sample
+
+    items, users = write_sample(tmp_path / "data", users=3)
+    out = tmp_path / "out"
+    args = ["covers", "--items", str(items), "--out", str(out), "--background", "plain",
+            "--scorer", "none", "--rerank", "none", "--num-keywords", "0"]  # fmt: skip
+    assert CliRunner().invoke(app, [*args, "--users", str(users)]).exit_code == 0
+    old_images = sorted((out / "images").iterdir())
+    assert len(old_images) == 3
+    fewer = tmp_path / "fewer.jsonl"
+    fewer.write_text(users.read_text().splitlines()[2] + "\n")  # U2 alone
+    refused = CliRunner().invoke(app, [*args, "--users", str(fewer)])
+    assert refused.exit_code == 1 and "inputs.users" in refused.output
+    assert sorted((out / "images").iterdir()) == old_images
+    fresh = CliRunner().invoke(app, [*args, "--users", str(fewer), "--overwrite"])
+    assert fresh.exit_code == 0, fresh.output
+    records = list(read_records(out / "covers.jsonl"))
+    assert [r["user_id"] for r in records] == ["U2"]
+    assert [p.name for p in (out / "images").iterdir()] == [records[0]["image"].split("/")[-1]]
