@@ -227,10 +227,13 @@ class HeadlinePipeline:
             parts.append(f"This reader's interests: {', '.join(keywords)}")
         if category:
             parts.append(f"Category: {category}")
-        article = cut_to_tokens(article, self.tokenizer, self.max_article_tokens)
-        parts.append(f"Article:\n{article}")
+        parts.append(f"Article:\n{self.cut_article(article)}")
         parts.append("Write a headline for this reader.")
         return self.chat_prompt(SYSTEM_PROMPT, "\n\n".join(parts), answer_label="Headline")
+
+    def cut_article(self, article: str) -> str:
+        """The article as the prompt holds it: its first ``max_article_tokens`` tokens."""
+        return cut_to_tokens(article, self.tokenizer, self.max_article_tokens)
 
     def cut_title(self, title: str) -> str:
         return cut_to_tokens(title, self.tokenizer, self.max_title_tokens)

@@ -609,7 +609,7 @@ def headlines_command(
 def _catalogue(path: Path | None, fmt, skip_invalid: bool, echo: bool = True) -> dict:
     """The items of the catalogue file ``path`` (none for LaMP-4); an empty one is an error.
     Rows skipped in it are counted and said (``echo``), as the requests' are."""
-    from pmgen.data.errors import InvalidInputError, ReadReport
+    from pmgen.data.errors import ReadReport, no_rows_error
     from pmgen.headlines import requests as req
 
     if path is None:
@@ -617,10 +617,7 @@ def _catalogue(path: Path | None, fmt, skip_invalid: bool, echo: bool = True) ->
     report = ReadReport(skip_invalid=skip_invalid)
     items = req.read_catalogue(path, fmt, report)
     if not items and fmt is not req.RequestFormat.LAMP:
-        reason = (
-            f"every row was skipped: {report.summary()}" if report.num_skipped else ("has no rows")
-        )
-        raise InvalidInputError(path, None, None, reason)
+        raise no_rows_error(path, report)
     if echo and report.num_skipped:
         typer.echo(f"skipped in {path}: {report.summary()}")
     return items

@@ -16,9 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from pmgen.data.errors import InvalidInputError, ReadReport
+from pmgen.data.errors import InvalidInputError, ReadReport, no_rows_error
 from pmgen.headlines.output import JsonlShardWriter, done_rows, merge_outputs, remove_output
-from pmgen.run_fingerprint import RunFingerprint, RunMismatchError, check_rerun, start_output
+from pmgen.run_fingerprint import (
+    RunFingerprint,
+    RunMismatchError,
+    check_rerun,
+    sidecar_path,
+    write_sidecar,
+)
 
 
 class BatchWriter(Protocol):
@@ -88,23 +94,20 @@ def run_batch_job(
     rank = state.process_index if state is not None else 0
     world = state.num_processes if state is not None else 1
     main = rank == 0
-    if fingerprint is not None and not overwrite:  # every process refuses, none waits alone
-        check_rerun(out, fingerprint, len(done_rows(out)))
-    if state is not None:
-        state.wait_for_everyone()
-    if main:
-
-        def remove() -> None:
-            if remove_extra is not None:
-                remove_extra(out)
-            remove_output(out)
-
-        start_output(out, fingerprint, lambda: len(done_rows(out)), overwrite, remove)
+    if overwrite and main:  # a fresh start: the old rows, what they point to, their record
+        if remove_extra is not None:
+            remove_extra(out)
+        remove_output(out)
+        sidecar_path(out).unlink(missing_ok=True)
     if state is not None:
         state.wait_for_everyone()
     done = done_rows(out)
+    if fingerprint is not None:  # every process refuses, none waits alone
+        check_rerun(out, fingerprint, len(done))
     if state is not None:
         state.wait_for_everyone()  # every process decides its share from the same done set
+    if fingerprint is not None and main:
+        write_sidecar(out, fingerprint)
 
     def my_rows(report: ReadReport) -> Iterator[Any]:
         """This process's share of the rows not done yet. Every process reads (and checks)
@@ -194,11 +197,7 @@ def check_before_models(
     report = ReadReport(skip_invalid=skip_invalid)
     rows = sum(1 for _ in requests(report))
     if rows == 0:
-        if report.num_skipped:
-            raise InvalidInputError(
-                source, None, None, f"every row was skipped: {report.summary()}"
-            )
-        raise InvalidInputError(source, None, None, "has no rows")
+        raise no_rows_error(source, report)
     if fingerprint is not None and not overwrite:
         check_rerun(out, fingerprint, len(done_rows(Path(out))))
     return rows

@@ -5,7 +5,8 @@ fingerprint of the run that writes it: the content hash of every input file, the
 that change the records, and the models (hub ids as given; local folders and files by
 content hash). A rerun with the same fingerprint continues where the last one stopped;
 one with another fingerprint is refused with what differs, so rows of two runs never mix
-in one file. ``overwrite=True`` starts afresh instead.
+in one file (``pmgen.jobs.run_batch_job`` checks and records it; ``overwrite`` there starts
+afresh instead).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +54,7 @@ def model_identity(model: str | Path | None) -> str | None:
 
 def _plain(value: Any) -> Any:
     """JSON-friendly: enums by value, paths as text, tuples as lists."""
-    if hasattr(value, "value") and not isinstance(value, (str, int, float, bool)):
+    if isinstance(value, Enum):
         return value.value
     if isinstance(value, Path):
         return str(value)
@@ -151,9 +153,7 @@ def write_sidecar(out: str | Path, fingerprint: RunFingerprint) -> None:
     os.replace(tmp, path)
 
 
-def check_rerun(
-    out: str | Path, fingerprint: RunFingerprint, rows_done: int, describe_out: str | None = None
-) -> None:
+def check_rerun(out: str | Path, fingerprint: RunFingerprint, rows_done: int) -> None:
     """Refuse to continue ``out`` when its rows came from another run.
 
     ``rows_done`` is how many rows ``out`` already holds. With none there is nothing to mix.
@@ -162,7 +162,7 @@ def check_rerun(
     """
     if rows_done == 0:
         return
-    where = describe_out or str(out)
+    where = str(out)
     recorded = read_sidecar(out)
     fresh = "pass --overwrite to replace them, or write to another --out"
     if recorded is None:
@@ -186,22 +186,3 @@ def recorded_same_run(out: str | Path, fingerprint: RunFingerprint) -> bool:
     except RunMismatchError:
         return False
     return recorded is not None and not fingerprint.differences(recorded)
-
-
-def start_output(
-    out: str | Path,
-    fingerprint: RunFingerprint | None,
-    rows_done: Callable[[], int],
-    overwrite: bool,
-    remove: Callable[[], None],
-    describe_out: str | None = None,
-) -> None:
-    """Before a job appends to ``out``: start afresh (``overwrite``: ``remove()`` the old
-    output), or check that the rows already there are this run's; then record this run."""
-    if overwrite:
-        remove()
-        sidecar_path(out).unlink(missing_ok=True)
-    if fingerprint is None:
-        return
-    check_rerun(out, fingerprint, rows_done(), describe_out)
-    write_sidecar(out, fingerprint)

@@ -39,6 +39,13 @@ def located(path: str | Path, line: int | None, field_name: str | None, text: st
     return f"{where}:{what} {text}"
 
 
+def no_rows_error(path: str | Path, report: ReadReport) -> InvalidInputError:
+    """``FILE: has no rows``; or, when it had rows and every one was skipped, why."""
+    if report.num_skipped:
+        return InvalidInputError(path, None, None, f"every row was skipped: {report.summary()}")
+    return InvalidInputError(path, None, None, "has no rows")
+
+
 @dataclass
 class ReadReport:
     """What a reader did: rows read, rows skipped (by reason), rows repaired, and the first

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.headline import HeadlinePipeline, PersonalizationMethod
-from pipelines.text_budget import cut_to_tokens
 from pmgen.data.errors import InvalidInputError, ReadReport
 from pmgen.headlines.requests import HeadlineRequest
 from pmgen.headlines.signals import KeywordCache, TitleRetriever
@@ -41,7 +40,6 @@ class HeadlineJobConfig:
     alpha: float = 0.5  # PMG's weight of personalization against fidelity
     num_titles: int = 5  # history titles retrieved into the prompt
     num_keywords: int = 5  # LLM preference keywords (0 = none)
-    max_article_tokens: int = 256  # longer bodies are cut by the LLM's tokens
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -102,8 +100,8 @@ class HeadlineWriter:
 
     def write(self, requests: list[HeadlineRequest], seed: int | None = None) -> list[dict]:
         config = self.config
-        budget, tokenizer = config.max_article_tokens, self.pipeline.tokenizer
-        articles = [cut_to_tokens(r.article, tokenizer, budget) for r in requests]
+        # scored and retrieved against as the prompt holds it (cut by the LLM's tokens)
+        articles = [self.pipeline.cut_article(r.article) for r in requests]
         histories = [r.history_titles for r in requests]
         titles = keywords = None
         if self.method.uses_prompt:
