@@ -668,9 +668,9 @@ def cover_projector(args: argparse.Namespace, workdir: Path | None, sd_model: st
     if not (args.tiny and args.users is None):
         return None, f"needs a cover projector (none under {workdir}): {HOW_TO_PROJECT}"
     from pmgen import workflow
-    from pmgen.cover_projector_training import CoverProjectorTrainingConfig
     from pmgen.data.sample import sample_dir
-    from pmgen.projector_training import train_projector
+    from pmgen.training.cover import CoverProjectorTrainingConfig
+    from pmgen.training.projector import train_projector
 
     print(f"training the cover projector on the tiny SD for {args.projector_steps} steps")
     interactions, splits = workflow.read_data(sample_dir())

@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from pmgen import paths
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.movielens import fetch_movielens_100k  # noqa: E402
@@ -119,7 +121,7 @@ def _run_one(slug: str, seed: int, args: argparse.Namespace, queue: mp.Queue) ->
             progress=False,
             **{**training, "max_epochs": args.pretrain_epochs},
         )
-        spec["from_pretrained"] = run_dir / workflow.PRETRAIN_DIR / "best"
+        spec["from_pretrained"] = run_dir / paths.PRETRAIN_DIR / paths.BEST_DIR
         overrides = {}  # the pre-trained config carries them
     result = workflow.finetune(
         prepared,

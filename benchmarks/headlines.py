@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
+from pmgen import paths
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 PAPER_ANCHORS = {  # PENS paper (Ao et al., ACL 2021), Table 3, on personalized_test.tsv
@@ -152,7 +154,7 @@ def prepare_sample_models(
     from pmgen import workflow
     from pmgen.data.sample import sample_dir
     from pmgen.headlines.setup import default_projector
-    from pmgen.projector_training import ProjectorTrainingConfig, train_projector
+    from pmgen.training.projector import ProjectorTrainingConfig, train_projector
     from pmgen.users import default_encoder_dir
 
     interactions, splits = workflow.read_data(sample_dir())
@@ -164,7 +166,7 @@ def prepare_sample_models(
         prepared.features = workflow.build_features(interactions, splits, workdir, progress=False)
         training = {"max_epochs": args.encoder_epochs, "batch_size": 32}
         workflow.pretrain(prepared, workdir, progress=False, **training)
-        pretrained = workdir / workflow.PRETRAIN_DIR / "best"
+        pretrained = workdir / paths.PRETRAIN_DIR / paths.BEST_DIR
         workflow.finetune(prepared, workdir, from_pretrained=pretrained, progress=False, **training)
     if need_projector and default_projector(workdir)[0] is None:
         print(f"training the soft-prompt projector for {args.projector_steps} steps")

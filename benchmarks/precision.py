@@ -43,7 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run_once(args: argparse.Namespace, data: Path, mode: str, folder: Path) -> dict:
-    from pmgen.headline_training import HeadlineLoraConfig, train_headline_lora
+    from pmgen.training.headline import HeadlineLoraConfig, train_headline_lora
 
     config = HeadlineLoraConfig(
         llm=args.llm, max_steps=args.steps, max_epochs=None, batch_size=args.batch_size,

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_HEADLINE_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
+DEFAULT_SD_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"  # covers, cover training
 GEMMA_MODEL = "google/gemma-3-270m"
 _SOURCE_FILE = "pmgen_source.json"  # written last into a converted copy; says what it came from
 _announced: set[str] = set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -9,7 +10,10 @@ from typing import Annotated
 import typer
 
 from pipelines.errors import ModelUnavailableError
+from pmgen import paths
 from user_models.config import Protocol
+
+log = logging.getLogger("pmgen.cli")
 
 app = typer.Typer(
     help="pmgen: personalized headlines, covers and posters from a pre-trained user encoder.",
@@ -20,6 +24,13 @@ app = typer.Typer(
 
 @app.callback()
 def _options(
+    ctx: typer.Context,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="Debug messages too (-v).")
+    ] = 0,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only warnings and errors; no progress bars.")
+    ] = False,
     max_image_pixels: Annotated[
         int | None,
         typer.Option(
@@ -35,9 +46,11 @@ def _options(
     import os
 
     from pipelines.images import PIXEL_LIMIT_ENV
+    from pmgen.console import configure
 
     if max_image_pixels is not None:
         os.environ[PIXEL_LIMIT_ENV] = str(max_image_pixels)  # seen by accelerate's workers too
+    ctx.call_on_close(configure(-1 if quiet else verbose))
 
 
 class ImageWords(str, Enum):
@@ -146,9 +159,9 @@ def _prepare(
     interactions, splits = workflow.read_data(data or _default_data(), data_format, skip_invalid)
     state = process_state()
     if state.is_main_process and not quiet:
-        typer.echo(interactions.describe())
+        log.info(interactions.describe())
         if splits.dropped_users:
-            typer.echo(f"dropped {splits.dropped_users} users with fewer than 3 interactions")
+            log.info(f"dropped {splits.dropped_users} users with fewer than 3 interactions")
     prepared = workflow.PreparedData(interactions, splits)
     if with_features:
         _add_features(prepared, workdir, feature_options, quiet)
@@ -201,7 +214,7 @@ def _training(
 
 
 def _report_training(verb: str, result, protocol: Protocol = Protocol.PMGEN) -> None:
-    typer.echo(
+    log.info(
         f"{verb} {result.epochs} epochs; best valid recall@20 {result.best_metric:.4f} "
         f"({protocol.value} protocol) at epoch {result.best_epoch}; saved to {result.best_dir}"
     )
@@ -219,7 +232,7 @@ def _fail(error: Exception) -> None:
 def _echo_unknown_history(summary) -> None:
     """One line when rows named history items their catalogue lacks (kept, ids left out)."""
     if summary.unknown_history_ids:
-        typer.echo(
+        log.warning(
             f"{summary.unknown_history_ids} history ids in {summary.rows_with_unknown_history} "
             "rows are not in the catalogue: left out of those histories, the rows kept"
         )
@@ -244,7 +257,7 @@ def features(
         _fail(error)
     table = prepared.features
     with_image = int(table.image_mask.any(dim=-1).sum())
-    typer.echo(
+    log.info(
         f"features for {table.num_items} items (dim {table.dim}; {with_image} with image words) "
         f"in {workdir / 'features'}"
     )
@@ -316,8 +329,8 @@ def finetune_command(
         prepared = _prepare(data, data_format, skip_invalid, workdir, with_features=False)
         pretrained = from_pretrained  # looked for once the data is known to be good
         if model is EncoderType.m2se and pretrained is None and not scratch:
-            pretrained = workdir / workflow.PRETRAIN_DIR / "best"
-            if not (pretrained / "config.json").exists():
+            pretrained = workdir / paths.PRETRAIN_DIR / paths.BEST_DIR
+            if not (pretrained / paths.ENCODER_CONFIG_FILE).exists():
                 raise FileNotFoundError(
                     f"no pre-trained encoder at {pretrained}: run `pmgen pretrain` first, "
                     "pass --from-pretrained, or use --scratch"
@@ -391,7 +404,7 @@ def evaluate_command(
             typer.echo(json.dumps({"model": name, "protocol": protocol.value, **metrics}))
         return
     print_table(results, protocol=line)
-    typer.echo(f"written to {saved}")
+    log.info(f"written to {saved}")
 
 
 @app.command()
@@ -582,7 +595,7 @@ def headlines_command(
         )
         if state.is_main_process:
             adapter = writer.pipeline.lora
-            typer.echo(f"headline LoRA: {adapter if adapter is not None else 'none'}")
+            log.info(f"headline LoRA: {adapter if adapter is not None else 'none'}")
         summary = run_headline_job(
             requests,
             out,
@@ -596,14 +609,14 @@ def headlines_command(
     except USER_ERRORS as error:
         _fail(error)
     if state.is_main_process:
-        typer.echo(
+        log.info(
             f"wrote {summary.written} rows in {summary.seconds:.0f} s "
             f"({summary.rows_per_second:.2f} rows/s; {summary.already_done} were already done); "
             f"{out} has {summary.total_rows} rows"
         )
         _echo_unknown_history(summary)
         if summary.report.num_skipped:
-            typer.echo(f"skipped: {summary.report.summary()}")
+            log.warning(f"skipped: {summary.report.summary()}")
 
 
 def _catalogue(path: Path | None, fmt, skip_invalid: bool, echo: bool = True) -> dict:
@@ -619,7 +632,7 @@ def _catalogue(path: Path | None, fmt, skip_invalid: bool, echo: bool = True) ->
     if not items and fmt is not req.RequestFormat.LAMP:
         raise no_rows_error(path, report)
     if echo and report.num_skipped:
-        typer.echo(f"skipped in {path}: {report.summary()}")
+        log.warning(f"skipped in {path}: {report.summary()}")
     return items
 
 
@@ -726,10 +739,11 @@ def covers_command(
     covers.jsonl; --overwrite starts afresh). Under `accelerate launch
     --num_processes N -m pmgen covers ...` the rows are split across processes.
     """
-    from pmgen.covers.job import RECORDS_NAME, CoverJobConfig, run_cover_job
+    from pmgen.covers.job import CoverJobConfig, run_cover_job
     from pmgen.covers.setup import build_cover_writer, cover_fingerprint, default_cover_projector
     from pmgen.headlines import requests as req
     from pmgen.jobs import check_before_models
+    from pmgen.paths import COVER_RECORDS_FILE
     from pmgen.users import trained_encoder_dir
     from user_models.runtime import process_state
 
@@ -787,7 +801,7 @@ def covers_command(
             dtype=dtype,
         )
         check_before_models(
-            out / RECORDS_NAME,
+            out / COVER_RECORDS_FILE,
             requests,
             users_path,
             skip_invalid=skip_invalid,
@@ -814,7 +828,7 @@ def covers_command(
         )
         if state.is_main_process:
             for role, name in writer.models.items():
-                typer.echo(f"{role}: {name}")
+                log.info(f"{role}: {name}")
         summary = run_cover_job(
             requests,
             writer,
@@ -827,14 +841,14 @@ def covers_command(
     except USER_ERRORS as error:
         _fail(error)
     if state.is_main_process:
-        typer.echo(
+        log.info(
             f"wrote {summary.written} posters in {summary.seconds:.0f} s "
             f"({summary.rows_per_second:.2f} rows/s; {summary.already_done} were already done); "
             f"{out / 'covers.jsonl'} has {summary.total_rows} rows"
         )
         _echo_unknown_history(summary)
         if summary.report.num_skipped:
-            typer.echo(f"skipped: {summary.report.summary()}")
+            log.warning(f"skipped: {summary.report.summary()}")
 
 
 class ProjectorTarget(str, Enum):
@@ -932,7 +946,7 @@ def train_projector_command(
     under `accelerate launch`; writes OUTPUT/checkpoint (resumable) and OUTPUT/best
     (projector/, lora/, training_info.json).
     """
-    from pmgen.projector_training import ProjectorTrainingConfig, train_projector
+    from pmgen.training.projector import ProjectorTrainingConfig, train_projector
     from user_models.runtime import process_state
 
     try:
@@ -947,7 +961,7 @@ def train_projector_command(
             mixed_precision=mixed_precision,
         )
         if target is ProjectorTarget.cover:
-            from pmgen.cover_projector_training import CoverProjectorTrainingConfig
+            from pmgen.training.cover import CoverProjectorTrainingConfig
 
             headline_only = _set(llm=llm, max_article_tokens=max_article_tokens, dtype=dtype)
             if lora_rank:
@@ -986,7 +1000,7 @@ def train_projector_command(
         _fail(error)
     if process_state().is_main_process:
         trained = "headline LoRA" if num_virtual_tokens == 0 else f"{target.value} projector"
-        typer.echo(
+        log.info(
             f"trained the {trained} for {result.steps} steps "
             f"({result.seconds_per_step:.2f} s/step, {result.train_examples} examples, "
             f"stopped by {result.stopped}); best valid loss {result.best_val_loss:.4f} "
@@ -1037,7 +1051,7 @@ def train_headlines_command(
     OUTPUT/best/lora is the one with the best validation ROUGE-1. Use it with
     `pmgen headlines --lora OUTPUT/best/lora`. Runs under `accelerate launch`.
     """
-    from pmgen.headline_training import HeadlineLoraConfig, train_headline_lora
+    from pmgen.training.headline import HeadlineLoraConfig, train_headline_lora
     from user_models.runtime import process_state
 
     try:
@@ -1064,7 +1078,7 @@ def train_headlines_command(
         _fail(error)
     if process_state().is_main_process:
         best = "-" if result.best_score is None else f"{result.best_score:.2f}"
-        typer.echo(
+        log.info(
             f"trained the headline LoRA for {result.steps} steps "
             f"({result.seconds_per_step:.2f} s/step, {result.train_examples} articles, stopped "
             f"by {result.stopped}); best validation ROUGE-1 {best} at step {result.best_step}; "
@@ -1105,7 +1119,7 @@ def train_lora_command(
     resumable from OUT/checkpoint. The result, OUT/pytorch_lora_weights.safetensors, loads
     with `pmgen covers --lora OUT` or diffusers' `pipe.load_lora_weights(OUT)`.
     """
-    from pmgen.lora_training import LoraTrainingConfig, train_lora
+    from pmgen.training.lora import LoraTrainingConfig, train_lora
     from user_models.runtime import process_state
 
     try:
@@ -1130,7 +1144,7 @@ def train_lora_command(
         loss = f"last train loss {last:.4f}" if last is not None else "no step run"
         if result.valid_examples:
             loss += f"; best valid loss {result.best_val_loss:.4f} at step {result.best_step}"
-        typer.echo(
+        log.info(
             f"trained the cover LoRA for {result.steps} steps ({result.seconds_per_step:.2f} "
             f"s/step, {result.train_examples} images, stopped by {result.stopped}); {loss}; "
             f"saved to {result.best_dir}"
@@ -1188,7 +1202,7 @@ def demo_command(
             workdir, data, data_format=data_format, llm=llm, sd_model=sd_model,
             cover_loras=lora, cover_lora_weights=lora_weight,
             scorer=None if scorer is None else scorer.value, device=device, dtype=dtype,
-            settings=settings, say=typer.echo,
+            settings=settings, say=log.info,
         )  # fmt: skip
     except USER_ERRORS as error:
         _fail(error)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-from pmgen import workflow
+from pmgen import paths, workflow
+from pmgen.paths import QUICKSTART_HEADLINES_FILE, QUICKSTART_POSTERS_DIR
 from pmgen.run_info import RunInfo
 from pmgen.tables import markdown_grid, markdown_table, print_grid, print_table
 
-HEADLINES_FILE = "headlines.jsonl"
-POSTERS_DIR = "posters"
+log = logging.getLogger(__name__)
+
 SD_NOT_USED = (
     "Stable Diffusion: not used (no SD weights load offline; `pmgen covers --sd-model "
     "ID_OR_FOLDER` generates covers where they do), so each poster is set on the item's own "
@@ -44,21 +46,21 @@ def run_quickstart(
     from pmgen.report import write_report
 
     report = write_report(workdir)
-    print(f"results in {workdir.resolve()}")
-    print(f"report: open {report}")
+    log.info(f"results in {workdir.resolve()}")
+    log.info(f"report: open {report}")
     return results
 
 
 def _run_steps(workdir: Path, run: RunInfo, max_epochs: int, headline_rows: int | None) -> dict:
     from pmgen.data.sample import sample_dir
 
-    print(f"[1/7] reading the bundled sample from {sample_dir()}")
+    log.info(f"[1/7] reading the bundled sample from {sample_dir()}")
     with run.step("read the bundled sample"):
         interactions, splits = workflow.read_data(sample_dir())
-    print(f"      {interactions.describe()}")
+    log.info(f"      {interactions.describe()}")
     prepared = workflow.PreparedData(interactions, splits)
 
-    print("[2/7] item features: sentence embeddings of text, and of each image's words")
+    log.info("[2/7] item features: sentence embeddings of text, and of each image's words")
     with run.step("item features"):
         prepared.features = workflow.build_features(interactions, splits, workdir)
     report = prepared.features.report
@@ -66,12 +68,12 @@ def _run_steps(workdir: Path, run: RunInfo, max_epochs: int, headline_rows: int 
     run.models["image words"] = report.describer or "none"
 
     training = {"max_epochs": max_epochs, "batch_size": 32}
-    print("[3/7] MP4SR pre-training of M2SE (NIP + CMCL)")
+    log.info("[3/7] MP4SR pre-training of M2SE (NIP + CMCL)")
     with run.step("MP4SR pre-training"):
         workflow.pretrain(prepared, workdir, **training)
 
-    print("[4/7] fine-tuning: MP4SR (pre-trained M2SE), M2SE from scratch, SASRec baseline")
-    pretrained = workdir / workflow.PRETRAIN_DIR / "best"
+    log.info("[4/7] fine-tuning: MP4SR (pre-trained M2SE), M2SE from scratch, SASRec baseline")
+    pretrained = workdir / paths.PRETRAIN_DIR / paths.BEST_DIR
     runs = {
         "MP4SR": {"model_type": "m2se", "from_pretrained": pretrained},
         "M2SE (no pre-training)": {"model_type": "m2se"},
@@ -79,12 +81,12 @@ def _run_steps(workdir: Path, run: RunInfo, max_epochs: int, headline_rows: int 
     }
     folders = {"MP4SR": "finetune", "M2SE (no pre-training)": "m2se-scratch", "SASRec": "sasrec"}
     for name, kwargs in runs.items():
-        print(f"      {name}")
+        log.info(f"      {name}")
         with run.step(f"fine-tuning {name}"):
             workflow.finetune(prepared, workdir, output_name=folders[name], **kwargs, **training)
     run.models["user encoder (click scores)"] = f"MP4SR, trained here: {folders['MP4SR']}/best"
 
-    print("[5/7] evaluation on the held-out last item of every user")
+    log.info("[5/7] evaluation on the held-out last item of every user")
     with run.step("evaluation"):
         results = {
             name: workflow.evaluate(prepared, workdir / folder / "best")
@@ -98,10 +100,12 @@ def _run_steps(workdir: Path, run: RunInfo, max_epochs: int, headline_rows: int 
         title=f"Bundled sample ({splits.num_users} users, {splits.num_items} items)",
         protocol=protocol,
     )
-    print("[6/7] personalized headlines for every sample user's held-out item, real offline LLM")
+    log.info("[6/7] personalized headlines for every sample user's held-out item, real offline LLM")
     with run.step("headlines"):
         write_sample_headlines(workdir, limit=headline_rows, run=run)
-    print("[7/7] a personalized poster per sample user: the headline set on a background, scored")
+    log.info(
+        "[7/7] a personalized poster per sample user: the headline set on a background, scored"
+    )
     with run.step("posters"):
         write_sample_posters(workdir, limit=headline_rows, run=run)
     return results
@@ -131,7 +135,7 @@ def write_sample_headlines(
 
         source = resolve_causal_lm(DEFAULT_LLM).source.value
         run.models["headline LLM"] = f"{DEFAULT_LLM} ({source})"
-    out = workdir / HEADLINES_FILE
+    out = workdir / QUICKSTART_HEADLINES_FILE
 
     def requests(report):
         rows = req.iter_requests(users, req.RequestFormat.PMGEN, items, report)
@@ -143,7 +147,9 @@ def write_sample_headlines(
     # the quickstart's own output: rows of an earlier run with other models are redone
     fresh = not recorded_same_run(out, fingerprint)
     summary = run_headline_job(requests, out, writer, fingerprint=fingerprint, overwrite=fresh)
-    print(f"      {summary.written} headlines written ({summary.rows_per_second:.2f}/s) to {out}")
+    log.info(
+        f"      {summary.written} headlines written ({summary.rows_per_second:.2f}/s) to {out}"
+    )
     scores = {by: summarize_file(out, by).to_dict() for by in CHOICES}
     lines = [
         "| user | held-out item's title | generated headline | personalization | fidelity "
@@ -173,28 +179,29 @@ def write_sample_posters(
     ``sd_model`` is given), scored and described in ``posters/covers.jsonl`` and
     ``posters.md``. Says which models it used and which it could not load (and records
     them in ``run``)."""
-    from pmgen.covers.job import RECORDS_NAME, CoverJobConfig, run_cover_job
+    from pmgen.covers.job import CoverJobConfig, run_cover_job
     from pmgen.covers.setup import build_cover_writer, cover_fingerprint
     from pmgen.data.errors import ReadReport
     from pmgen.data.sample import sample_dir
     from pmgen.headlines import requests as req
     from pmgen.headlines.output import read_records
+    from pmgen.paths import COVER_RECORDS_FILE
     from pmgen.run_fingerprint import recorded_same_run
 
     users = sample_dir() / "users.jsonl"
     items = req.read_catalogue(sample_dir() / "items.jsonl", req.RequestFormat.PMGEN, ReadReport())
-    out = workdir / POSTERS_DIR
+    out = workdir / QUICKSTART_POSTERS_DIR
     config = CoverJobConfig(layout="poster", size=768, method="keywords")
     if sd_model is None:
-        print(f"      {SD_NOT_USED}")
+        log.info(f"      {SD_NOT_USED}")
         if run is not None:
             run.note(SD_NOT_USED)
-    headlines = workdir / HEADLINES_FILE
+    headlines = workdir / QUICKSTART_HEADLINES_FILE
     writer = build_cover_writer(
         config, out, items, headlines=headlines, sd_model=sd_model, llm=None
     )
     for role, name in writer.models.items():
-        print(f"      {role}: {name}")
+        log.info(f"      {role}: {name}")
         if run is not None:
             run.models[f"poster {role}"] = name
 
@@ -207,9 +214,9 @@ def write_sample_posters(
         {"users": users, "items": sample_dir() / "items.jsonl", "headlines": headlines},
         models={"sd_model": sd_model},
     )
-    fresh = not recorded_same_run(out / RECORDS_NAME, fingerprint)
+    fresh = not recorded_same_run(out / COVER_RECORDS_FILE, fingerprint)
     summary = run_cover_job(requests, writer, fingerprint=fingerprint, overwrite=fresh)
-    print(f"      {summary.written} posters written ({summary.rows_per_second:.2f}/s) to {out}")
+    log.info(f"      {summary.written} posters written ({summary.rows_per_second:.2f}/s) to {out}")
     lines = [
         "| user | poster | headline | background | personalization | fidelity |",
         "|---|---|---|---|---|---|",

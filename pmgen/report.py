@@ -11,16 +11,19 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from pmgen.covers.job import RECORDS_NAME as POSTER_RECORDS
 from pmgen.data.catalogue import Item
 from pmgen.data.checks import missing_field
 from pmgen.data.errors import InvalidInputError, ReadReport
 from pmgen.headlines.requests import HeadlineRequest
-from pmgen.quickstart import HEADLINES_FILE, POSTERS_DIR
+from pmgen.paths import (
+    COVER_RECORDS_FILE,
+    EVALUATION_FILE,
+    QUICKSTART_HEADLINES_FILE,
+    QUICKSTART_POSTERS_DIR,
+    REPORT_FILE,
+)
 from pmgen.run_info import RunInfo
-from pmgen.workflow import EVALUATION_FILE
 
-REPORT_FILE = "report.html"
 HISTORY_THUMB = 96  # px, longer side: enough to recognise a photo, a few KB each
 POSTER_THUMB = 420  # px: the headline on the poster stays legible
 JPEG_QUALITY = 85
@@ -96,10 +99,10 @@ def read_inputs(workdir: str | Path, data_dir: str | Path | None = None) -> Repo
     workdir = Path(workdir)
     inputs = ReportInputs(workdir=workdir, run=RunInfo.load(workdir))
     inputs.evaluation, inputs.protocol = _read_evaluation(workdir / EVALUATION_FILE)
-    headlines = workdir / HEADLINES_FILE
+    headlines = workdir / QUICKSTART_HEADLINES_FILE
     if headlines.exists():
         inputs.headlines = _read_records(headlines, ("user_id", "headline", "candidates"))
-    posters = workdir / POSTERS_DIR / POSTER_RECORDS
+    posters = workdir / QUICKSTART_POSTERS_DIR / COVER_RECORDS_FILE
     if posters.exists():
         inputs.posters = _read_records(posters, ("user_id", "image", "candidates"))
     if data_dir is None:
@@ -334,9 +337,13 @@ def _headline_summary_section(
 
     title = "<h2>Headlines: scores by way of choosing among the candidates</h2>"
     if records is None:
-        return f"<section>{title}{_not_run('Headlines', f'no {HEADLINES_FILE}')}</section>"
+        return (
+            f"<section>{title}{_not_run('Headlines', f'no {QUICKSTART_HEADLINES_FILE}')}</section>"
+        )
     if not records:
-        return f"<section>{title}<p>{HEADLINES_FILE} holds no headlines yet.</p></section>"
+        return (
+            f"<section>{title}<p>{QUICKSTART_HEADLINES_FILE} holds no headlines yet.</p></section>"
+        )
     rows = [[_e(c) for c in cells] for cells in grid_rows(scores, list(HEADLINE_COLUMNS))]
     note = (
         f'<p class="small">{len(records)} headlines. ROUGE F1 (percent) against the held-out '
@@ -528,8 +535,8 @@ def _history(
 def _poster(workdir: Path, poster: dict[str, Any] | None, thumbs: _Thumbnails) -> str:
     if poster is None:
         return '<div class="poster">' + _not_run("Poster", "none for this user") + "</div>"
-    path = workdir / POSTERS_DIR / str(poster["image"])
-    link = f"{POSTERS_DIR}/{poster['image']}"
+    path = workdir / QUICKSTART_POSTERS_DIR / str(poster["image"])
+    link = f"{QUICKSTART_POSTERS_DIR}/{poster['image']}"
     picture = thumbs.img(path, POSTER_THUMB, poster.get("headline", ""), "poster-image")
     source = poster.get("headline_source")
     caption = f"headline from the {_e(source)}" if source else ""

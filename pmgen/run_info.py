@@ -15,8 +15,8 @@ from pathlib import Path
 
 from pmgen.data.errors import InvalidInputError
 from pmgen.data.jsonio import read_json_object
+from pmgen.paths import RUN_INFO_FILE
 
-RUN_INFO_FILE = "run_info.json"
 # the distributions whose versions decide what a run produced
 VERSIONED = (
     "pmgen",

@@ -9,23 +9,21 @@ from pathlib import Path
 import torch
 
 from pmgen.data.catalogue import Item
-from pmgen.workflow import (
+from pmgen.paths import (
+    ENCODER_CONFIG_FILE,
     FINETUNE_DIR,
     PRETRAIN_DIR,
-    FeatureOptions,
-    item_feature_table,
-    read_item_index,
+    trained_encoder_candidates,
 )
+from pmgen.workflow import FeatureOptions, item_feature_table, read_item_index
 from user_models.base import SequentialRecommender
 from user_models.data import pad_sequences
 
 
 def default_encoder_dir(workdir: str | Path) -> Path:
     """The encoder a workdir offers: the fine-tuned one, else the pre-trained one."""
-    workdir = Path(workdir)
-    for name in (FINETUNE_DIR, PRETRAIN_DIR):
-        best = workdir / name / "best"
-        if (best / "config.json").exists():
+    for best in trained_encoder_candidates(workdir):
+        if (best / ENCODER_CONFIG_FILE).exists():
             return best
     raise FileNotFoundError(
         f"no trained encoder under {workdir} (looked for {FINETUNE_DIR}/best and "

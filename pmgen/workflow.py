@@ -13,6 +13,7 @@ from pathlib import Path
 from pmgen.data import Interactions, Item, load_interactions
 from pmgen.data.errors import InvalidInputError
 from pmgen.data.splits import leave_one_out
+from pmgen.paths import EVALUATION_FILE, FEATURES_DIR, FINETUNE_DIR, ITEM_INDEX_FILE, PRETRAIN_DIR
 from user_models.config import (
     ItemIdMode,
     M2SEConfig,
@@ -23,12 +24,6 @@ from user_models.config import (
 )
 from user_models.data import SequenceSplits
 from user_models.features import ItemFeatureTable
-
-FEATURES_DIR = "features"
-PRETRAIN_DIR = "pretrain"
-FINETUNE_DIR = "finetune"
-EVALUATION_FILE = "evaluation.json"
-ITEM_INDEX_FILE = "item_index.json"  # catalogue ids in encoder index order (index = position + 1)
 
 
 @dataclass

@@ -122,6 +122,6 @@ def test_training_runs_unchanged_under_accelerate_with_two_cpu_processes(tmp_pat
     state = _state(tmp_path)
     # 40 training windows, 20 per process, batch 8 -> 3 steps per epoch (one process: 5)
     assert state["global_step"] == 2 * 3
-    finished = [line for line in done.stdout.splitlines() if line.startswith("fine-tuned")]
+    finished = [line for line in done.stderr.splitlines() if line.startswith("fine-tuned")]
     assert len(finished) == 2 and finished[0] == finished[1]  # both ranks agree
     assert (tmp_path / "finetune" / "best" / "model.safetensors").exists()

@@ -19,11 +19,11 @@ from typer.testing import CliRunner
 from pipelines.errors import ModelUnavailableError
 from pipelines.soft_prompt import SoftPromptConfig, SoftPromptProjector
 from pmgen.cli import app
-from pmgen.cover_projector_training import CoverProjectorTrainer, CoverProjectorTrainingConfig
 from pmgen.data.errors import InvalidInputError
-from pmgen.diffusion_training import DenoisingLoss, DiffusionBatch, FrozenStableDiffusion
-from pmgen.lora_training import (
-    LORA_WEIGHTS,
+from pmgen.paths import SD_LORA_WEIGHTS_FILE
+from pmgen.training.cover import CoverProjectorTrainer, CoverProjectorTrainingConfig
+from pmgen.training.diffusion import DenoisingLoss, DiffusionBatch, FrozenStableDiffusion
+from pmgen.training.lora import (
     CaptionedImage,
     LoraTrainer,
     LoraTrainingConfig,
@@ -195,7 +195,9 @@ def test_lora_training_learns_only_the_lora_and_saves_a_stock_loadable_file(tiny
     assert lora_b and all(params[k].abs().sum() > 0 for k in lora_b)  # B starts at zero
 
     out = tmp_path / "out"
-    assert (out / LORA_WEIGHTS).exists() and (out / "checkpoint" / LORA_WEIGHTS).exists()
+    assert (out / SD_LORA_WEIGHTS_FILE).exists() and (
+        out / "checkpoint" / SD_LORA_WEIGHTS_FILE
+    ).exists()
     info = json.loads((out / "training_info.json").read_text())
     assert info["rank"] == 2 and info["alpha"] == 2 and info["train_images"] == 4
     # stock diffusers loads the file, and its UNet then computes what the trained one does
@@ -221,8 +223,8 @@ def test_lora_resumed_after_a_stop_equals_an_uninterrupted_run(tiny_sd, tmp_path
     assert part.steps == 3 and whole.steps == 5
     resumed = lora_trainer(tiny_sd, images, tmp_path / "part", max_steps=5).train()
     assert resumed.steps == 5 and resumed.epochs == 2
-    a = load_file(str(tmp_path / "whole" / LORA_WEIGHTS))
-    b = load_file(str(tmp_path / "part" / LORA_WEIGHTS))
+    a = load_file(str(tmp_path / "whole" / SD_LORA_WEIGHTS_FILE))
+    b = load_file(str(tmp_path / "part" / SD_LORA_WEIGHTS_FILE))
     # A and B of q, k, v, out in the self and cross attention of 4 transformer blocks
     assert a.keys() == b.keys() and len(a) == 2 * 4 * 2 * 4
     for name in a:
@@ -297,7 +299,7 @@ def test_cli_train_lora(tiny_sd, tmp_path):
     result = CliRunner().invoke(app, [*args, "--steps", "2"])
     assert result.exit_code == 0, result.output
     assert "trained the cover LoRA for 2 steps" in result.output
-    assert (tmp_path / "out" / LORA_WEIGHTS).exists()
+    assert (tmp_path / "out" / SD_LORA_WEIGHTS_FILE).exists()
     again = CliRunner().invoke(app, [*args, "--steps", "3"])
     assert again.exit_code == 0 and "resuming from" in again.output, again.output
     (images / "img0.txt").unlink()
@@ -337,9 +339,9 @@ def test_train_lora_runs_under_accelerate_with_two_cpu_processes(tiny_sd, tmp_pa
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    finished = [line for line in done.stdout.splitlines() if line.startswith("trained")]
-    assert len(finished) == 1 and "for 3 steps" in finished[0]  # printed by the main process
+    finished = [line for line in done.stderr.splitlines() if line.startswith("trained")]
+    assert len(finished) == 1 and "for 3 steps" in finished[0]  # logged by the main process
     state = json.loads((out / "checkpoint" / "trainer_state.json").read_text())
     # 4 images, 2 per process, batch 1: 2 steps an epoch
     assert state["global_step"] == 3 and state["epoch"] == 1 and state["step_in_epoch"] == 1
-    assert (out / LORA_WEIGHTS).exists()
+    assert (out / SD_LORA_WEIGHTS_FILE).exists()

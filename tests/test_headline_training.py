@@ -11,7 +11,7 @@ from tiny_models import WORDS, save_tiny_causal_lm
 from typer.testing import CliRunner
 
 from pmgen.cli import app
-from pmgen.headline_training import HeadlineLoraConfig, headline_pairs
+from pmgen.training.headline import HeadlineLoraConfig, headline_pairs
 
 
 def write_news(folder: Path, authors: int = 3, per_author: int = 10) -> Path:

@@ -19,7 +19,7 @@ from pipelines.headline import HeadlinePipeline
 from pmgen.cli import app
 from pmgen.data.catalogue import Interactions, Item
 from pmgen.data.splits import leave_one_out
-from pmgen.projector_training import (
+from pmgen.training.soft_prompt import (
     IGNORE_INDEX,
     Example,
     HeadlineBatcher,

@@ -16,8 +16,9 @@ import pytest
 from PIL import Image, ImageStat
 
 from pmgen.data.errors import InvalidInputError
-from pmgen.report import HISTORY_THUMB, POSTER_THUMB, REPORT_FILE, plot_png, write_report
-from pmgen.run_info import RUN_INFO_FILE, RunInfo
+from pmgen.paths import REPORT_FILE, RUN_INFO_FILE
+from pmgen.report import HISTORY_THUMB, POSTER_THUMB, plot_png, write_report
+from pmgen.run_info import RunInfo
 
 SCRIPT_TITLE = "<script>alert('x')</script> Tides & tolls rise"
 VOID = {"img", "meta", "br", "hr", "link", "input"}

@@ -28,10 +28,9 @@ from pmgen.data.errors import InvalidInputError, ReadReport
 from pmgen.headlines.job import NO_KNOWN_HISTORY, unknown_note
 from pmgen.headlines.requests import HeadlineRequest
 from pmgen.jobs import JobSummary, run_batch_job
+from pmgen.paths import COVER_IMAGES_DIR, COVER_RECORDS_FILE
 from pmgen.run_fingerprint import RunFingerprint
 
-RECORDS_NAME = "covers.jsonl"
-IMAGES_DIR = "images"
 SEED_STRIDE = 1000  # candidate j of job row r has seed 1000 * (seed + r) + j
 DEFAULT_PALETTE = [(24, 32, 48), (236, 232, 222)]  # ink on paper, for users with no images
 
@@ -372,13 +371,13 @@ class CoverWriter:
                 entry["ssim_history"] = round(value, 4)
         best = order[0]
         name = image_name(request)
-        save_image_atomically(posters[best].image, self.out_dir / IMAGES_DIR / name)
+        save_image_atomically(posters[best].image, self.out_dir / COVER_IMAGES_DIR / name)
         record: dict[str, Any] = {
             "index": request.index,
             "row_id": request.row_id,
             "user_id": request.user_id,
             "item_id": request.item_id,
-            "image": f"{IMAGES_DIR}/{name}",
+            "image": f"{COVER_IMAGES_DIR}/{name}",
             "headline": text,
             "headline_source": text_source,
             "layout": config.layout,
@@ -409,7 +408,7 @@ def run_cover_job(
     images first."""
     return run_batch_job(
         requests,
-        writer.out_dir / RECORDS_NAME,
+        writer.out_dir / COVER_RECORDS_FILE,
         writer,
         batch_size=writer.config.batch_size,
         seed=writer.config.seed,
@@ -434,5 +433,5 @@ def remove_images(records: Path) -> None:
                     image = json.loads(line).get("image")
                 except (ValueError, AttributeError):
                     continue
-                if isinstance(image, str) and image.startswith(f"{IMAGES_DIR}/"):
+                if isinstance(image, str) and image.startswith(f"{COVER_IMAGES_DIR}/"):
                     (records.parent / image).unlink(missing_ok=True)

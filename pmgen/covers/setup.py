@@ -61,11 +61,11 @@ def load_cover_pipeline(
 
 def default_cover_projector(workdir: str | Path) -> Path | None:
     """The cover projector `pmgen train-projector --target cover` saved under ``workdir``."""
-    from pmgen.cover_projector_training import DEFAULT_OUTPUT
+    from pmgen.paths import BEST_DIR, COVER_PROJECTOR_OUTPUT, PROJECTOR_CONFIG_FILE, PROJECTOR_DIR
 
-    best = Path(workdir) / DEFAULT_OUTPUT / "best"
-    for folder in (best / "projector", best):
-        if (folder / "soft_prompt_config.json").exists():
+    best = Path(workdir) / COVER_PROJECTOR_OUTPUT / BEST_DIR
+    for folder in (best / PROJECTOR_DIR, best):
+        if (folder / PROJECTOR_CONFIG_FILE).exists():
             return folder
     return None
 

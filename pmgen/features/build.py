@@ -100,47 +100,33 @@ def merge_ranked_words(per_image: Sequence[Sequence[str]], limit: int) -> list[s
 
 
 class _Progress:
-    """A rich progress bar, or nothing."""
+    """A tqdm bar per task (text, images), or nothing."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self._bar = None
+        self._bars: list = []
 
     @contextmanager
     def running(self) -> Iterator[_Progress]:
-        if not self.enabled:
+        try:
             yield self
-            return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        ) as bar:
-            self._bar = bar
-            try:
-                yield self
-            finally:
-                self._bar = None
+        finally:
+            for bar in self._bars:
+                bar.close()
+            self._bars = []
 
     def task(self, description: str, total: int) -> object | None:
-        if self._bar is None or total == 0:
+        if not self.enabled or total == 0:
             return None
-        return self._bar.add_task(description, total=total)
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc=description, unit="item")
+        self._bars.append(bar)
+        return bar
 
     def advance(self, task: object | None, amount: int) -> None:
-        if self._bar is not None and task is not None:
-            self._bar.advance(task, amount)
+        if task is not None:
+            task.update(amount)
 
 
 class _Flusher:

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from pipelines.models import DEFAULT_HEADLINE_MODEL
 from pmgen.data.catalogue import Item
+from pmgen.features.text import DEFAULT_SENTENCE_MODEL
 from pmgen.headlines.job import HeadlineJobConfig, HeadlineWriter
+from pmgen.paths import BEST_DIR, HEADLINE_PROJECTOR_OUTPUT
 from pmgen.run_fingerprint import RunFingerprint
 
-DEFAULT_LLM = "HuggingFaceTB/SmolLM2-135M-Instruct"
-DEFAULT_TEXT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-PROJECTOR_DIR = "projector"  # pmgen train-projector's default output under a workdir
+DEFAULT_LLM = DEFAULT_HEADLINE_MODEL
+DEFAULT_TEXT_MODEL = DEFAULT_SENTENCE_MODEL
 
 
 def job_device(device: str | None = None) -> str:
@@ -26,7 +28,7 @@ def job_device(device: str | None = None) -> str:
 
 def default_projector(workdir: str | Path) -> tuple[Path | None, Path | None]:
     """(projector, lora) folders trained in ``workdir``, or None where there is none."""
-    best = Path(workdir) / PROJECTOR_DIR / "best"
+    best = Path(workdir) / HEADLINE_PROJECTOR_OUTPUT / BEST_DIR
     projector = best / "projector"
     lora = best / "lora"
     return (
@@ -53,7 +55,8 @@ def projector_and_lora(
         if projector is None:
             raise FileNotFoundError(
                 f"method {method.value!r} needs a trained soft-prompt projector: none in "
-                f"{Path(workdir) / PROJECTOR_DIR / 'best'}; run `pmgen train-projector` "
+                f"{Path(workdir) / HEADLINE_PROJECTOR_OUTPUT / BEST_DIR}; "
+                "run `pmgen train-projector` "
                 "or pass --projector"
             )
     return projector, lora

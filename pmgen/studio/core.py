@@ -19,6 +19,7 @@ from typing import Any
 from PIL import Image
 
 from pipelines.errors import ModelUnavailableError
+from pmgen import paths
 from pmgen.data.catalogue import Item
 from pmgen.studio import folder as layout
 from pmgen.studio.folder import StudioConfig
@@ -702,7 +703,7 @@ class Studio:
         from user_models.m2se import M2SE
 
         directory = Path(directory)
-        if (directory / layout.CONFIG_NAME).exists() or (
+        if (directory / paths.STUDIO_CONFIG_FILE).exists() or (
             directory.is_dir() and any(directory.iterdir())
         ):
             raise FileExistsError(f"{directory} is not empty: save into a new folder")
@@ -710,21 +711,21 @@ class Studio:
         layout.write_catalogue(self.items, directory)
         encoder = self.user_encoder
         if encoder is not None:
-            folder = directory / layout.ENCODER_DIR
+            folder = directory / paths.STUDIO_ENCODER_DIR
             encoder.model.save_pretrained(folder)
             save_item_index(folder, encoder.item_ids)
             if isinstance(encoder.model, M2SE) and encoder.model.has_features:
-                layout.save_item_features(encoder.model, folder / layout.ITEM_FEATURES_NAME)
+                layout.save_item_features(encoder.model, folder / paths.STUDIO_ITEM_FEATURES_FILE)
         if self.headline_projector is not None:
-            self.headline_projector.save_pretrained(directory / layout.HEADLINE_PROJECTOR_DIR)
+            self.headline_projector.save_pretrained(directory / paths.STUDIO_HEADLINE_PROJECTOR_DIR)
         if self.cover_projector is not None:
-            self.cover_projector.save_pretrained(directory / layout.COVER_PROJECTOR_DIR)
-        loras = directory / layout.LORAS_DIR
+            self.cover_projector.save_pretrained(directory / paths.STUDIO_COVER_PROJECTOR_DIR)
+        loras = directory / paths.STUDIO_LORAS_DIR
         if self.headline_lora is not None:
             layout.copy_lora(self.headline_lora, loras / "headline")
         for i, lora in enumerate(self.cover_loras):
             layout.copy_lora(lora, loras / f"cover-{i}")
-        self.config.save(directory / layout.CONFIG_NAME)
+        self.config.save(directory / paths.STUDIO_CONFIG_FILE)
         return directory
 
 
@@ -746,7 +747,7 @@ def _encoder_loader(found: layout.Found, encoder_dir: Path | None, items: dict[s
             check_catalogue(item_ids, items)
         except ValueError as exc:
             raise ValueError(f"{exc} (Studio.from_pretrained(..., items=...))") from None
-        features_file = encoder_dir / layout.ITEM_FEATURES_NAME
+        features_file = encoder_dir / paths.STUDIO_ITEM_FEATURES_FILE
         features = layout.load_item_features(features_file) if features_file.is_file() else None
         return UserEncoder(load_encoder(encoder_dir, features=features), item_ids)
 
@@ -756,7 +757,7 @@ def _encoder_loader(found: layout.Found, encoder_dir: Path | None, items: dict[s
 def _workdir_of(encoder_dir: Path) -> Path | None:
     """The workdir an encoder folder such as ``run/finetune/best`` belongs to (None for a
     saved Studio's encoder, which holds its own item index)."""
-    from pmgen.workflow import ITEM_INDEX_FILE
+    from pmgen.paths import ITEM_INDEX_FILE
 
     if (encoder_dir / ITEM_INDEX_FILE).is_file():
         return None

@@ -27,15 +27,18 @@ from pathlib import Path
 from pipelines.models import DEFAULT_HEADLINE_MODEL as DEFAULT_LLM
 from pmgen.data.catalogue import Item
 from pmgen.features.text import DEFAULT_SENTENCE_MODEL as DEFAULT_TEXT_MODEL
+from pmgen.paths import (
+    ITEMS_FILE,
+    PROJECTOR_CONFIG_FILE,
+    STUDIO_CONFIG_FILE,
+    STUDIO_COVER_PROJECTOR_DIR,
+    STUDIO_ENCODER_DIR,
+    STUDIO_HEADLINE_PROJECTOR_DIR,
+    STUDIO_IMAGES_DIR,
+    STUDIO_ITEMS_FILE,
+    STUDIO_LORAS_DIR,
+)
 
-CONFIG_NAME = "studio_config.json"
-ITEMS_NAME = "items.jsonl"
-IMAGES_DIR = "images"
-ENCODER_DIR = "encoder"
-ITEM_FEATURES_NAME = "item_features.safetensors"
-HEADLINE_PROJECTOR_DIR = "headline_projector"
-COVER_PROJECTOR_DIR = "cover_projector"
-LORAS_DIR = "loras"
 FORMAT_VERSION = 1
 
 
@@ -101,9 +104,7 @@ class Found:
 
 
 def _projector(folder: Path) -> Path | None:
-    from pipelines.soft_prompt import CONFIG_NAME as PROJECTOR_CONFIG
-
-    return folder if (folder / PROJECTOR_CONFIG).is_file() else None
+    return folder if (folder / PROJECTOR_CONFIG_FILE).is_file() else None
 
 
 def locate(path: str | Path | None) -> Found:
@@ -116,16 +117,16 @@ def locate(path: str | Path | None) -> Found:
             f"{folder}: no such folder (expected a folder written by Studio.save_pretrained "
             "or a pmgen workdir)"
         )
-    if (folder / CONFIG_NAME).is_file():
-        loras = folder / LORAS_DIR
+    if (folder / STUDIO_CONFIG_FILE).is_file():
+        loras = folder / STUDIO_LORAS_DIR
         return Found(
             "studio",
-            config=StudioConfig.load(folder / CONFIG_NAME),
-            items=folder / ITEMS_NAME if (folder / ITEMS_NAME).is_file() else None,
-            encoder=folder / ENCODER_DIR if (folder / ENCODER_DIR).is_dir() else None,
-            headline_projector=_projector(folder / HEADLINE_PROJECTOR_DIR),
+            config=StudioConfig.load(folder / STUDIO_CONFIG_FILE),
+            items=folder / STUDIO_ITEMS_FILE if (folder / STUDIO_ITEMS_FILE).is_file() else None,
+            encoder=folder / STUDIO_ENCODER_DIR if (folder / STUDIO_ENCODER_DIR).is_dir() else None,
+            headline_projector=_projector(folder / STUDIO_HEADLINE_PROJECTOR_DIR),
             headline_lora=loras / "headline" if (loras / "headline").is_dir() else None,
-            cover_projector=_projector(folder / COVER_PROJECTOR_DIR),
+            cover_projector=_projector(folder / STUDIO_COVER_PROJECTOR_DIR),
             cover_loras=sorted(loras.glob("cover-*"), key=lambda p: int(p.name.split("-")[1])),
         )
     from pmgen.covers.setup import default_cover_projector
@@ -140,7 +141,7 @@ def locate(path: str | Path | None) -> Found:
     cover_projector = default_cover_projector(folder)
     if encoder is None and projector is None and cover_projector is None:
         raise FileNotFoundError(
-            f"{folder} holds neither a saved Studio ({CONFIG_NAME}) nor a trained encoder "
+            f"{folder} holds neither a saved Studio ({STUDIO_CONFIG_FILE}) nor a trained encoder "
             "(finetune/best or pretrain/best) or projector: run `pmgen quickstart` or "
             "`pmgen pretrain --workdir` first, or pass no path"
         )
@@ -168,7 +169,7 @@ def read_catalogue(items: str | Path | Mapping[str, Item] | None) -> dict[str, I
                 raise ValueError(f"items[{key!r}] must be a pmgen Item, got {type(item).__name__}")
         return dict(items)
     if items is None:
-        items = sample_dir() / ITEMS_NAME
+        items = sample_dir() / ITEMS_FILE
     path = Path(items).expanduser()
     if path.is_file() and path.suffix.lower() == ".jsonl":
         return read_items_jsonl(path, ReadReport())
@@ -185,13 +186,13 @@ def write_catalogue(items: Mapping[str, Item], folder: Path) -> None:
         for k, image in enumerate(item.images):
             source = Path(image)
             name = f"{n:06d}-{k}{source.suffix.lower()}"
-            (folder / IMAGES_DIR).mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, folder / IMAGES_DIR / name)
-            images.append(f"{IMAGES_DIR}/{name}")
+            (folder / STUDIO_IMAGES_DIR).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, folder / STUDIO_IMAGES_DIR / name)
+            images.append(f"{STUDIO_IMAGES_DIR}/{name}")
         row = {"id": item.item_id, "title": item.title, "body": item.body,
                "category": item.category, "images": images}  # fmt: skip
         lines.append(json.dumps(row, ensure_ascii=False))
-    (folder / ITEMS_NAME).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (folder / STUDIO_ITEMS_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def save_item_features(model, path: Path) -> None:

@@ -7,7 +7,7 @@ text encoder's hidden states of the item's cover prompt (its keywords, built as 
 cover job builds them: ``cover_prompt(item_keywords(item))``), and the loss is the
 noise-prediction MSE on the VAE latents of the item's first image. Only the projector
 learns; the loop (budgets, validation, atomic checkpoints, exact resume, accelerate) is
-``pmgen.training``'s. The projector is saved with ``SoftPromptProjector.save_pretrained``
+``pmgen.training.loop``'s. The projector is saved with ``SoftPromptProjector.save_pretrained``
 in ``best/projector`` and ``checkpoint/projector``.
 """
 
@@ -20,22 +20,22 @@ from typing import Any
 
 import torch
 
+from pipelines.models import DEFAULT_SD_MODEL
 from pipelines.soft_prompt import SoftPromptConfig, SoftPromptProjector
 from pmgen.data.catalogue import Item
-from pmgen.diffusion_training import DEFAULT_SD_MODEL, DenoisingLoss, FrozenStableDiffusion
-from pmgen.projector_training import (
+from pmgen.training.diffusion import DenoisingLoss, FrozenStableDiffusion
+from pmgen.training.loop import option
+from pmgen.training.soft_prompt import (
     Example,
     SoftPromptTrainer,
     SoftPromptTrainingConfig,
     build_examples,
     history_ids,
 )
-from pmgen.training import option
 from pmgen.users import UserEncoder
 from user_models.data import SequenceSplits
 
 COVER = "cover"
-DEFAULT_OUTPUT = "projector-cover"  # under the workdir (pmgen.covers.setup looks there)
 RMS_SAMPLE = 16  # prompts whose hidden states set the soft tokens' scale
 
 

@@ -5,8 +5,8 @@ process or under ``accelerate launch`` (examples sharded across processes, gradi
 synchronised by DDP, validation sums reduced over processes), stops at an epoch / step /
 time budget, keeps the best weights, and writes atomic checkpoints that continue a run
 exactly. What is trained, how examples become batches and what is saved belong to the
-subclasses: the headline projector (``pmgen.projector_training``), the cover projector
-(``pmgen.cover_projector_training``) and the diffusion LoRA (``pmgen.lora_training``).
+subclasses: the headline projector (``pmgen.training.soft_prompt``), the cover projector
+(``pmgen.training.cover``) and the diffusion LoRA (``pmgen.training.lora``).
 
 Out of scope: the user encoder's epoch trainer (``user_models.trainer``), which ranks
 items rather than minimising a loss per example.
@@ -15,6 +15,7 @@ items rather than minimising a loss per example.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from pmgen.paths import TRAINER_STATE_FILE, TRAINING_CONFIG_FILE, TRAINING_INFO_FILE
 from user_models.config import _JsonConfig
 from user_models.trainer import (
     BEST_DIR,
@@ -34,9 +36,7 @@ from user_models.trainer import (
     write_directory_atomically,
 )
 
-INFO_FILE = "training_info.json"
-STATE_FILE = "trainer_state.json"
-CONFIG_FILE = "training_config.json"
+logger = logging.getLogger(__name__)
 
 
 def option(default: Any, help: str) -> Any:
@@ -199,7 +199,7 @@ class StepTrainer:
 
     def write_best(self, folder: Path) -> None:
         self.write_weights(folder)
-        (folder / INFO_FILE).write_text(json.dumps(self.training_info(), indent=2) + "\n")
+        (folder / TRAINING_INFO_FILE).write_text(json.dumps(self.training_info(), indent=2) + "\n")
 
     def training_info(self) -> dict[str, Any]:
         state = self.state
@@ -226,13 +226,13 @@ class StepTrainer:
             self.write_weights(folder)
             torch.save(optimizer.state_dict(), folder / "optimizer.pt")
             torch.save(scheduler.state_dict(), folder / "scheduler.pt")
-            self.config.save(folder / CONFIG_FILE)
-            (folder / STATE_FILE).write_text(json.dumps(asdict(self.state), indent=2))
+            self.config.save(folder / TRAINING_CONFIG_FILE)
+            (folder / TRAINER_STATE_FILE).write_text(json.dumps(asdict(self.state), indent=2))
 
         write_directory_atomically(self.output_dir / CHECKPOINT_DIR, write)
 
     def _load_checkpoint(self, path: Path, optimizer, scheduler) -> None:
-        saved = json.loads((path / CONFIG_FILE).read_text())
+        saved = json.loads((path / TRAINING_CONFIG_FILE).read_text())
         current = self.config.to_dict()
         changed = [f for f in self.shape_fields if saved.get(f) != current[f]]
         if changed:
@@ -244,7 +244,7 @@ class StepTrainer:
         self.load_weights(path)
         optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
         scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=True))
-        self.state = LoopState(**json.loads((path / STATE_FILE).read_text()))
+        self.state = LoopState(**json.loads((path / TRAINER_STATE_FILE).read_text()))
 
     # -- validation ----------------------------------------------------------------------
     @torch.no_grad()
@@ -310,7 +310,7 @@ class StepTrainer:
             self._load_checkpoint(checkpoint, optimizer, scheduler)
             self.state.stopped = ""  # the budget may have grown: the checks below decide
             if acc.is_main_process:
-                print(f"resuming from {checkpoint} at step {self.state.global_step}")
+                logger.info("resuming from %s at step %d", checkpoint, self.state.global_step)
         module, optimizer = acc.prepare(self.loss_module, optimizer)
         trainable = [p for p in self.loss_module.parameters() if p.requires_grad]
 

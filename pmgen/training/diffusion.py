@@ -5,8 +5,8 @@ is found, or refused with ModelUnavailableError, exactly as for generation); ima
 VAE latents (the latent distribution cached per image, sampled each step); captions ->
 the text encoder's hidden states, encoded as the pipeline encodes prompts; and the
 noise-prediction MSE for epsilon or v-prediction schedulers, with a user's soft tokens
-appended to the text states when a projector is given. Used by ``pmgen.lora_training``
-(a UNet LoRA) and ``pmgen.cover_projector_training`` (the soft-prompt projector).
+appended to the text states when a projector is given. Used by ``pmgen.training.lora``
+(a UNet LoRA) and ``pmgen.training.cover`` (the soft-prompt projector).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from torch import nn
 
 from pipelines.soft_prompt import SoftPromptProjector, append_soft_tokens
 
-DEFAULT_SD_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 PREDICTION_TYPES = ("epsilon", "v_prediction")
 
 

@@ -4,7 +4,7 @@ Scope: reading the folder (a caption in ``<image>.txt`` beside each image, or a
 ``metadata.jsonl`` with ``file_name`` and ``text`` as in the Hugging Face imagefolder
 convention), a peft LoRA on the UNet's attention projections with the VAE, the text
 encoder and the UNet's own weights frozen, the denoising loss of
-``pmgen.diffusion_training``, and the step loop of ``pmgen.training`` (accelerate,
+``pmgen.training.diffusion``, and the step loop of ``pmgen.training.loop`` (accelerate,
 progress, atomic checkpoints, exact resume). The result is diffusers' standard
 ``pytorch_lora_weights.safetensors`` in the output folder, which stock
 ``pipe.load_lora_weights(folder)`` and ``CoverPipeline.load_lora_weights`` read.
@@ -21,13 +21,13 @@ from typing import Any
 
 import torch
 
+from pipelines.models import DEFAULT_SD_MODEL
 from pmgen.data.errors import InvalidInputError
-from pmgen.diffusion_training import DEFAULT_SD_MODEL, DenoisingLoss, FrozenStableDiffusion
-from pmgen.training import INFO_FILE, LoopResult, StepTrainer, StepTrainingConfig, option
+from pmgen.paths import SD_LORA_METADATA_FILE, SD_LORA_WEIGHTS_FILE, TRAINING_INFO_FILE
+from pmgen.training.diffusion import DenoisingLoss, FrozenStableDiffusion
+from pmgen.training.loop import LoopResult, StepTrainer, StepTrainingConfig, option
 
-LORA_WEIGHTS = "pytorch_lora_weights.safetensors"  # diffusers' default LoRA file name
 LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")  # the attention projections of the UNet
-METADATA_FILE = "metadata.jsonl"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 
@@ -100,7 +100,7 @@ def read_captioned_images(folder: str | Path) -> list[CaptionedImage]:
     images = sorted(
         p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
     )
-    metadata = folder / METADATA_FILE
+    metadata = folder / SD_LORA_METADATA_FILE
     found: list[CaptionedImage] = []
     if metadata.exists():
         listed: dict[Path, CaptionedImage] = {}
@@ -127,7 +127,7 @@ def read_captioned_images(folder: str | Path) -> list[CaptionedImage]:
             if not text_file.is_file():
                 raise InvalidInputError(
                     image, None, None, f"no caption: {text_file.name} not found beside it "
-                    f"(or give the folder a {METADATA_FILE})"
+                    f"(or give the folder a {SD_LORA_METADATA_FILE})"
                 )  # fmt: skip
             _check_image(image, image, None)
             try:
@@ -223,14 +223,16 @@ class LoraTrainer(StepTrainer):
 
         from pipelines.cover import CoverPipeline
 
-        state, _ = CoverPipeline.lora_state_dict(str(folder), weight_name=LORA_WEIGHTS)
+        state, _ = CoverPipeline.lora_state_dict(str(folder), weight_name=SD_LORA_WEIGHTS_FILE)
         unet_state = {k.removeprefix("unet."): v for k, v in state.items() if k.startswith("unet.")}
         result = set_peft_model_state_dict(
             self.unet, convert_unet_state_dict_to_peft(unet_state), adapter_name="default"
         )
         missing = [k for k in getattr(result, "missing_keys", []) if "lora_" in k]
         if missing:
-            raise ValueError(f"{folder / LORA_WEIGHTS} lacks LoRA weights such as {missing[0]}")
+            raise ValueError(
+                f"{folder / SD_LORA_WEIGHTS_FILE} lacks LoRA weights such as {missing[0]}"
+            )
 
     def best_info(self) -> dict[str, Any]:
         cfg = self.config
@@ -254,7 +256,7 @@ class LoraTrainer(StepTrainer):
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir(parents=True)
         self.write_best(scratch)
-        for name in (LORA_WEIGHTS, INFO_FILE):
+        for name in (SD_LORA_WEIGHTS_FILE, TRAINING_INFO_FILE):
             with open(scratch / name, "rb") as handle:
                 os.fsync(handle.fileno())
             os.replace(scratch / name, self.output_dir / name)

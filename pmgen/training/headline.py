@@ -1,7 +1,7 @@
 """Train the headline LoRA: (article -> its own headline), no user signal, kept by validation ROUGE.
 
 Scope: the (article, headline) pairs of a data set's train and validation parts, the
-trainer (``pmgen.training``'s loop: step/time budget, atomic checkpoints, exact resume,
+trainer (``pmgen.training.loop``'s loop: step/time budget, atomic checkpoints, exact resume,
 ``accelerate launch``) and what it writes (``best/lora`` in peft's format, and
 ``best/training_info.json`` with the validation ROUGE of every evaluation). The LLM stays
 frozen; only the LoRA on its attention learns. Each evaluation writes greedy headlines
@@ -12,7 +12,7 @@ The parts: a News Category file has its fixed per-author split by time (the test
 never read here); any other data set's articles with a body and a title are split 90/10
 by a hash of their id, so the split never changes between runs.
 
-Out of scope: soft-prompt projectors (``pmgen.projector_training``, whose batch layout
+Out of scope: soft-prompt projectors (``pmgen.training.soft_prompt``, whose batch layout
 and loss this reuses) and the shipped adapter's files (``pipelines.adapters``).
 """
 
@@ -30,17 +30,16 @@ from torch import nn
 
 from pipelines.models import DEFAULT_HEADLINE_MODEL
 from pmgen.data.catalogue import Item
-from pmgen.projector_training import (
-    LORA_DIR,
+from pmgen.paths import LORA_DIR, TRAINING_INFO_FILE
+from pmgen.training.loop import StepTrainer, StepTrainingConfig, option
+from pmgen.training.soft_prompt import (
     HeadlineBatch,
     HeadlineLoss,
     TitleTokens,
     add_lora,
     has_body_and_title,
 )
-from pmgen.training import INFO_FILE, StepTrainer, StepTrainingConfig, option
 
-DEFAULT_OUTPUT = "headline-lora"  # under the workdir
 VALID_PERCENT = 10  # of a data set without its own split
 
 
@@ -254,8 +253,8 @@ def train_headline_lora(
     pairs = headline_pairs(data, format, skip_invalid)
     trainer = HeadlineLoraTrainer(config, pairs, output_dir, resume=resume, progress=progress)
     result = trainer.train()
-    if trainer.accelerator.is_main_process and (result.best_dir / INFO_FILE).is_file():
-        info = json.loads((result.best_dir / INFO_FILE).read_text())
+    if trainer.accelerator.is_main_process and (result.best_dir / TRAINING_INFO_FILE).is_file():
+        info = json.loads((result.best_dir / TRAINING_INFO_FILE).read_text())
         # the card shows every evaluation of the run, also those after the best
         info["val_losses"] = [r for r in trainer.state.history if "val_loss" in r]
         card = model_card(info, Path(data).name, result.seconds_per_step)

@@ -2,7 +2,7 @@
 
 Scope: the training examples drawn from a dataset's leave-one-out splits (user history ->
 the title of the next item that user clicked), the batches the LLM sees, and the trainer;
-its loop (``pmgen.training``) runs unchanged in one CPU process or under ``accelerate
+its loop (``pmgen.training.loop``) runs unchanged in one CPU process or under ``accelerate
 launch``, with a step/time budget, validation loss, atomic checkpoints and an exact
 resume. The LLM and the user encoder stay frozen; only the projector (and the LoRA, when
 asked for) learn.
@@ -14,7 +14,7 @@ tokens of item j's title and the EOS token only. The layout is the one generatio
 ``[soft tokens][left padding + prompt][title + right padding]``, with positions counted
 over the attention mask as ``generate`` counts them.
 
-Out of scope: the cover target (``pmgen.cover_projector_training``, which reuses the
+Out of scope: the cover target (``pmgen.training.cover``, which reuses the
 examples and the config fields shared here), and the encoder itself (``pmgen.workflow``).
 """
 
@@ -38,13 +38,11 @@ from pipelines.soft_prompt import (
 )
 from pipelines.text_budget import cut_to_tokens
 from pmgen.data.catalogue import Item
-from pmgen.training import LoopResult, StepTrainer, StepTrainingConfig, option
+from pmgen.paths import LORA_DIR, PROJECTOR_DIR
+from pmgen.training.loop import StepTrainer, StepTrainingConfig, option
 from pmgen.users import UserEncoder
 from user_models.data import SequenceSplits
 
-PROJECTOR_DIR = "projector"  # SoftPromptProjector.save_pretrained
-LORA_DIR = "lora"  # peft's adapter format (adapter_config.json + adapter_model.safetensors)
-DEFAULT_OUTPUT = "projector"  # under the workdir
 HEADLINE = "headline"
 IGNORE_INDEX = -100
 
@@ -493,47 +491,3 @@ class ProjectorTrainer(SoftPromptTrainer):
             "lora_rank": self.config.lora_rank,
             "headline_lora": None if self.base_lora is None else str(self.base_lora),
         }
-
-
-def train_projector(
-    interactions,
-    splits: SequenceSplits,
-    workdir: str | Path,
-    config: SoftPromptTrainingConfig | None = None,
-    encoder_dir: str | Path | None = None,
-    output_dir: str | Path | None = None,
-    resume: bool = True,
-    progress: bool = True,
-) -> LoopResult:
-    """Train a projector on a dataset read by ``workflow.read_data``.
-
-    The target follows the config: ``ProjectorTrainingConfig`` (headline, the default)
-    or ``CoverProjectorTrainingConfig`` (cover). The user encoder is the one trained in
-    ``workdir`` (``encoder_dir`` or the default: fine-tuned, else pre-trained); the
-    result lands in ``output_dir`` (default ``workdir/projector`` for headlines,
-    ``workdir/projector-cover`` for covers).
-    """
-    from pmgen.users import default_encoder_dir, load_user_encoder
-    from user_models.runtime import process_state
-
-    config = config or ProjectorTrainingConfig()
-    if config.target == HEADLINE:
-        trainer_class, default_output = ProjectorTrainer, DEFAULT_OUTPUT
-    else:
-        from pmgen import cover_projector_training as cover
-
-        trainer_class, default_output = cover.CoverProjectorTrainer, cover.DEFAULT_OUTPUT
-    encoder_dir = Path(encoder_dir) if encoder_dir else default_encoder_dir(workdir)
-    with process_state().main_process_first():  # features may be built once, then read
-        encoder = load_user_encoder(workdir, interactions.items, encoder_dir)
-    trainer = trainer_class(
-        config,
-        splits,
-        interactions.items,
-        encoder,
-        output_dir or Path(workdir) / default_output,
-        resume=resume,
-        progress=progress,
-        encoder_dir=encoder_dir,
-    )
-    return trainer.train()

@@ -1,0 +1,59 @@
+"""Train a soft-prompt projector for headlines or covers: the one entry point that picks
+the trainer from the config's target (``pmgen train-projector``, the benchmarks)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pmgen.paths import COVER_PROJECTOR_OUTPUT, HEADLINE_PROJECTOR_OUTPUT
+from pmgen.training.cover import CoverProjectorTrainer
+from pmgen.training.loop import LoopResult
+from pmgen.training.soft_prompt import (
+    HEADLINE,
+    ProjectorTrainer,
+    ProjectorTrainingConfig,
+    SoftPromptTrainingConfig,
+)
+from user_models.data import SequenceSplits
+
+
+def train_projector(
+    interactions,
+    splits: SequenceSplits,
+    workdir: str | Path,
+    config: SoftPromptTrainingConfig | None = None,
+    encoder_dir: str | Path | None = None,
+    output_dir: str | Path | None = None,
+    resume: bool = True,
+    progress: bool = True,
+) -> LoopResult:
+    """Train a projector on a dataset read by ``workflow.read_data``.
+
+    The target follows the config: ``ProjectorTrainingConfig`` (headline, the default)
+    or ``CoverProjectorTrainingConfig`` (cover). The user encoder is the one trained in
+    ``workdir`` (``encoder_dir`` or the default: fine-tuned, else pre-trained); the
+    result lands in ``output_dir`` (default ``workdir/projector`` for headlines,
+    ``workdir/projector-cover`` for covers).
+    """
+    from pmgen.users import default_encoder_dir, load_user_encoder
+    from user_models.runtime import process_state
+
+    config = config or ProjectorTrainingConfig()
+    if config.target == HEADLINE:
+        trainer_class, default_output = ProjectorTrainer, HEADLINE_PROJECTOR_OUTPUT
+    else:
+        trainer_class, default_output = CoverProjectorTrainer, COVER_PROJECTOR_OUTPUT
+    encoder_dir = Path(encoder_dir) if encoder_dir else default_encoder_dir(workdir)
+    with process_state().main_process_first():  # features may be built once, then read
+        encoder = load_user_encoder(workdir, interactions.items, encoder_dir)
+    trainer = trainer_class(
+        config,
+        splits,
+        interactions.items,
+        encoder,
+        output_dir or Path(workdir) / default_output,
+        resume=resume,
+        progress=progress,
+        encoder_dir=encoder_dir,
+    )
+    return trainer.train()
