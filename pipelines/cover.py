@@ -1,10 +1,12 @@
 """CoverPipeline: a personalized cover image from Stable Diffusion 1.x/2.x, LoRAs and soft tokens.
 
-The user enters in two ways. Explicitly, through the prompt: the target item's keywords
-joined with the user's preference keywords (PMG, :func:`cover_prompt`). Implicitly, through
-soft tokens: k vectors from the user's projector appended to the text encoder's hidden
-states that condition the UNet (``pipelines.soft_prompt.append_soft_tokens``). LoRAs
-(style or user) load with diffusers' own ``load_lora_weights`` in the standard format.
+Built on stock diffusers ``StableDiffusionPipeline``: this file adds only the user. The user
+enters in two ways. Explicitly, through the prompt: the target item's keywords joined with
+the user's preference keywords (PMG, :func:`cover_prompt`). Implicitly, through soft tokens:
+k vectors from the user's projector appended to the text encoder's hidden states that
+condition the UNet (``pipelines.soft_prompt.append_soft_tokens``). Both reach the stock
+denoising loop as ``prompt_embeds`` / ``negative_prompt_embeds``. LoRAs (style or user)
+load with diffusers' own ``load_lora_weights`` in the standard format.
 
 SDXL is not supported: it conditions the UNet on two text encoders, a pooled text
 embedding and size/crop ids, so the soft-token contract and the prompt encoding here
@@ -13,9 +15,8 @@ would not carry over unchanged. Loading an SDXL pipeline raises a ValueError say
 
 from __future__ import annotations
 
-import inspect
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,13 +24,17 @@ from typing import Any
 import numpy as np
 import PIL.Image
 import torch
-from diffusers import AutoencoderKL, DiffusionPipeline, UNet2DConditionModel
-from diffusers.image_processor import VaeImageProcessor
-from diffusers.loaders import StableDiffusionLoraLoaderMixin, TextualInversionLoaderMixin
+from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
+from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
+from diffusers.image_processor import PipelineImageInput
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
-from diffusers.utils import BaseOutput, scale_lora_layers, unscale_lora_layers
-from diffusers.utils.torch_utils import randn_tensor
-from transformers import CLIPTextModel, CLIPTokenizer
+from diffusers.utils import BaseOutput
+from transformers import (
+    CLIPImageProcessor,
+    CLIPTextModel,
+    CLIPTokenizer,
+    CLIPVisionModelWithProjection,
+)
 
 from pipelines.errors import ModelUnavailableError
 from pipelines.soft_prompt import append_soft_tokens, pad_unconditional
@@ -220,17 +225,20 @@ def _check_model_index(name: str, index: dict[str, Any]) -> None:
         )
 
 
-class CoverPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin, TextualInversionLoaderMixin):
+class CoverPipeline(StableDiffusionPipeline):
     """Stable Diffusion 1.x/2.x text-to-image, conditioned on the user (keywords, soft tokens).
 
-    Components: vae, text_encoder (CLIP), tokenizer, unet, scheduler. No safety checker
-    runs; ``safety_checker`` / ``feature_extractor`` are accepted for checkpoint
-    compatibility and stored as None. LoRA: ``load_lora_weights``, ``set_adapters``,
-    ``fuse_lora``, ``unload_lora_weights`` are diffusers' own (standard file format).
-    """
+    Stock ``StableDiffusionPipeline`` does the work: pmgen builds the prompt (PMG keywords),
+    encodes it, appends the user's soft tokens and hands ``prompt_embeds`` /
+    ``negative_prompt_embeds`` to the stock ``__call__``. So everything diffusers' SD
+    offers works unchanged: schedulers, ``callback_on_step_end``, ``guidance_rescale``,
+    ``clip_skip``, IP-Adapter (``load_ip_adapter``), LoRA (``load_lora_weights``,
+    ``set_adapters``, ``fuse_lora``, ``unload_lora_weights``) and textual inversion.
 
-    model_cpu_offload_seq = "text_encoder->unet->vae"
-    _optional_components = ["safety_checker", "feature_extractor"]
+    No safety checker runs: ``safety_checker`` and ``requires_safety_checker`` are accepted
+    for checkpoint compatibility and not used. ``feature_extractor`` / ``image_encoder``
+    serve IP-Adapter (``load_ip_adapter`` sets them when absent).
+    """
 
     def __init__(
         self,
@@ -240,9 +248,10 @@ class CoverPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin, TextualIn
         unet: UNet2DConditionModel,
         scheduler: SchedulerMixin,
         safety_checker: object = None,
-        feature_extractor: object = None,
+        feature_extractor: CLIPImageProcessor | None = None,
+        image_encoder: CLIPVisionModelWithProjection | None = None,
+        requires_safety_checker: bool = False,
     ) -> None:
-        super().__init__()
         if unet.config.addition_embed_type == "text_time":
             raise ValueError("this UNet is an SDXL UNet; CoverPipeline supports SD 1.x/2.x only")
         if unet.config.in_channels != vae.config.latent_channels:
@@ -255,23 +264,19 @@ class CoverPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin, TextualIn
                 f"the UNet attends to width {unet.config.cross_attention_dim} but the text "
                 f"encoder's hidden size is {text_encoder.config.hidden_size}"
             )
-        for name, part in (
-            ("safety_checker", safety_checker),
-            ("feature_extractor", feature_extractor),
-        ):
-            if part is not None:
-                logger.warning("CoverPipeline runs no safety checker; %s is ignored.", name)
-        self.register_modules(
+        if safety_checker is not None:
+            logger.warning("CoverPipeline runs no safety checker; safety_checker is ignored.")
+        super().__init__(
             vae=vae,
             text_encoder=text_encoder,
             tokenizer=tokenizer,
             unet=unet,
             scheduler=scheduler,
             safety_checker=None,
-            feature_extractor=None,
+            feature_extractor=feature_extractor,
+            image_encoder=image_encoder,
+            requires_safety_checker=False,
         )
-        self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
-        self.image_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor)
 
     @classmethod
     def from_pretrained(
@@ -280,7 +285,8 @@ class CoverPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin, TextualIn
         """Load SD 1.x/2.x by hub id or local folder (``torch_dtype=`` and the usual options).
 
         A model that cannot be had raises ModelUnavailableError naming it and how to get it;
-        an SDXL or non-SD pipeline raises ValueError. Stored safety checkers are not loaded.
+        an SDXL or non-SD pipeline raises ValueError. Stored safety checkers (and their
+        feature extractors) are not loaded.
         """
         name = str(pretrained_model_name_or_path)
         location, local_only = _locate(name)
@@ -310,7 +316,7 @@ class CoverPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin, TextualIn
         """Width of the UNet's conditioning tokens (= the text encoder's hidden size)."""
         return self.unet.config.cross_attention_dim
 
-    def check_inputs(
+    def check_cover_inputs(
         self,
         *,
         prompt: Any,
@@ -323,6 +329,7 @@ class CoverPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin, TextualIn
         width: int,
         num_inference_steps: int,
         guidance_scale: float,
+        guidance_rescale: float,
         num_images_per_prompt: int,
         generator: Any,
         seed: Any,
@@ -331,7 +338,10 @@ class CoverPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin, TextualIn
         negative_prompt_embeds: torch.Tensor | None,
         output_type: str,
     ) -> None:
-        """Validate the arguments of ``__call__``; every error quotes the bad value."""
+        """Validate pmgen's arguments of ``__call__``; every error quotes the bad value.
+
+        (Stock ``check_inputs`` runs too, inside the stock ``__call__``, on the embeddings.)
+        """
         sources = [
             n
             for n, v in (
@@ -383,11 +393,6 @@ class CoverPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin, TextualIn
             if negative_prompt is not None:
                 raise ValueError("give negative_prompt or negative_prompt_embeds, not both")
             self._check_embeds("negative_prompt_embeds", negative_prompt_embeds)
-            if negative_prompt_embeds.shape != prompt_embeds.shape:
-                raise ValueError(
-                    f"negative_prompt_embeds {tuple(negative_prompt_embeds.shape)} must match "
-                    f"prompt_embeds {tuple(prompt_embeds.shape)}"
-                )
         if not (
             negative_prompt is None
             or isinstance(negative_prompt, str)
@@ -428,6 +433,10 @@ class CoverPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin, TextualIn
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if not isinstance(guidance_scale, int | float) or guidance_scale < 0:
             raise ValueError(f"guidance_scale must be a number >= 0, got {guidance_scale!r}")
+        if not isinstance(guidance_rescale, int | float) or not 0 <= guidance_rescale <= 1:
+            raise ValueError(
+                f"guidance_rescale must be a number in [0, 1], got {guidance_rescale!r}"
+            )
         if output_type not in OUTPUT_TYPES:
             raise ValueError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
 
@@ -496,23 +505,9 @@ class CoverPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin, TextualIn
                 )
         return [made.text for made in built], [made.dropped for made in built]
 
-    def _encode_text(self, texts: list[str], length: int, device: torch.device) -> torch.Tensor:
-        """The CLIP text encoder's last hidden state (B, length, h), as in stock SD."""
-        texts = self.maybe_convert_prompt(texts, self.tokenizer)
-        for text in texts:
-            if _token_count(self.tokenizer, text) > length:
-                logger.warning("Prompt truncated to %d tokens: %r", length, text)
-        tokens = self.tokenizer(
-            texts, padding="max_length", max_length=length, truncation=True, return_tensors="pt"
-        )
-        mask = None
-        if getattr(self.text_encoder.config, "use_attention_mask", False):
-            mask = tokens.attention_mask.to(device)
-        return self.text_encoder(tokens.input_ids.to(device), attention_mask=mask)[0]
-
     def encode_prompt(
         self,
-        prompts: list[str] | None,
+        prompt: str | list[str] | None,
         device: torch.device,
         num_images_per_prompt: int,
         do_classifier_free_guidance: bool,
@@ -520,39 +515,28 @@ class CoverPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin, TextualIn
         prompt_embeds: torch.Tensor | None = None,
         negative_prompt_embeds: torch.Tensor | None = None,
         lora_scale: float | None = None,
+        clip_skip: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(prompt_embeds, negative_prompt_embeds), each (B * num_images_per_prompt, T, h).
 
-        Given embeddings skip the text encoder. ``lora_scale`` scales the text encoder's
-        LoRA layers for this call, as ``cross_attention_kwargs={"scale": ...}`` does in diffusers.
+        Stock SD's encoding; one negative prompt string also serves a list of prompts (stock
+        wants a list as long as the prompts then). Given embeddings skip the text encoder;
+        ``lora_scale`` scales the text encoder's LoRA layers for this call.
         """
-        if lora_scale is not None:
-            scale_lora_layers(self.text_encoder, lora_scale)
-        try:
-            if prompt_embeds is None:
-                prompt_embeds = self._encode_text(prompts, self.tokenizer.model_max_length, device)
-            batch_size = prompt_embeds.shape[0]
-            if do_classifier_free_guidance and negative_prompt_embeds is None:
-                negatives = (
-                    negative_prompt
-                    if isinstance(negative_prompt, list)
-                    else [negative_prompt or ""] * batch_size
-                )
-                negative_prompt_embeds = self._encode_text(
-                    negatives, prompt_embeds.shape[1], device
-                )
-        finally:
-            if lora_scale is not None:
-                unscale_lora_layers(self.text_encoder, lora_scale)
-
-        dtype = self.text_encoder.dtype
-        prompt_embeds = prompt_embeds.to(device=device, dtype=dtype).repeat_interleave(
-            num_images_per_prompt, dim=0
+        if isinstance(negative_prompt, str) and not isinstance(prompt, str):
+            count = len(prompt) if prompt is not None else prompt_embeds.shape[0]
+            negative_prompt = [negative_prompt] * count
+        return super().encode_prompt(
+            prompt,
+            device,
+            num_images_per_prompt,
+            do_classifier_free_guidance,
+            negative_prompt,
+            prompt_embeds=prompt_embeds,
+            negative_prompt_embeds=negative_prompt_embeds,
+            lora_scale=lora_scale,
+            clip_skip=clip_skip,
         )
-        if not do_classifier_free_guidance:
-            return prompt_embeds, None
-        negative_prompt_embeds = negative_prompt_embeds.to(device=device, dtype=dtype)
-        return prompt_embeds, negative_prompt_embeds.repeat_interleave(num_images_per_prompt, dim=0)
 
     def prepare_generators(
         self,
@@ -573,39 +557,6 @@ class CoverPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin, TextualIn
         else:
             seeds = [seed + i for i in range(num_images)]
         return [torch.Generator("cpu").manual_seed(s) for s in seeds], seeds
-
-    def prepare_latents(
-        self,
-        num_images: int,
-        height: int,
-        width: int,
-        dtype: torch.dtype,
-        device: torch.device,
-        generator: torch.Generator | list[torch.Generator] | None,
-        latents: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Unit Gaussian noise (given, or drawn per image) times the scheduler's initial sigma."""
-        if latents is None:
-            shape = (
-                num_images,
-                self.unet.config.in_channels,
-                height // self.vae_scale_factor,
-                width // self.vae_scale_factor,
-            )
-            latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
-        else:
-            latents = latents.to(device=device, dtype=dtype)
-        return latents * self.scheduler.init_noise_sigma
-
-    def _step_kwargs(self, generator: Any, eta: float) -> dict[str, Any]:
-        """eta and generator for the schedulers whose ``step`` takes them (DDIM, ancestral...)."""
-        accepted = inspect.signature(self.scheduler.step).parameters
-        kwargs: dict[str, Any] = {}
-        if "eta" in accepted:
-            kwargs["eta"] = eta
-        if "generator" in accepted:
-            kwargs["generator"] = generator
-        return kwargs
 
     @torch.no_grad()
     def __call__(
@@ -630,6 +581,17 @@ class CoverPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin, TextualIn
         output_type: str = "pil",
         return_dict: bool = True,
         cross_attention_kwargs: dict[str, Any] | None = None,
+        guidance_rescale: float = 0.0,
+        clip_skip: int | None = None,
+        timesteps: list[int] | None = None,
+        sigmas: list[float] | None = None,
+        ip_adapter_image: PipelineImageInput | None = None,
+        ip_adapter_image_embeds: list[torch.Tensor] | None = None,
+        callback_on_step_end: Callable[..., dict[str, Any]]
+        | PipelineCallback
+        | MultiPipelineCallbacks
+        | None = None,
+        callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
     ) -> CoverPipelineOutput | tuple:
         """Generate covers.
 
@@ -641,11 +603,14 @@ class CoverPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin, TextualIn
         Randomness: ``generator`` (one, or one per image), or ``seed`` (an int, or one per
         image); ``latents`` skip the noise draw. ``cross_attention_kwargs={"scale": s}``
         scales loaded LoRAs. ``return_dict=False`` gives the output's fields as a tuple.
+        The remaining arguments are stock ``StableDiffusionPipeline.__call__``'s:
+        ``guidance_rescale``, ``clip_skip``, ``timesteps`` / ``sigmas``, IP-Adapter images,
+        and ``callback_on_step_end(pipe, step, timestep, tensors) -> dict`` once per step.
         """
         # 1. Check inputs
         height = height or self.unet.config.sample_size * self.vae_scale_factor
         width = width or self.unet.config.sample_size * self.vae_scale_factor
-        self.check_inputs(
+        self.check_cover_inputs(
             prompt=prompt,
             item_keywords=item_keywords,
             user_keywords=user_keywords,
@@ -656,6 +621,7 @@ class CoverPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin, TextualIn
             width=width,
             num_inference_steps=num_inference_steps,
             guidance_scale=guidance_scale,
+            guidance_rescale=guidance_rescale,
             num_images_per_prompt=num_images_per_prompt,
             generator=generator,
             seed=seed,
@@ -668,76 +634,65 @@ class CoverPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin, TextualIn
         # 2. Build the prompt (PMG: item keywords + the user's preference keywords)
         prompts, dropped = self.build_prompts(prompt, item_keywords, user_keywords, style)
         batch_size = len(prompts) if prompts is not None else prompt_embeds.shape[0]
-        num_images = batch_size * num_images_per_prompt
 
-        # 3. Encode the prompt
+        # 3. Encode the prompt, one row per prompt: the stock call repeats rows per image
         device = self._execution_device
-        do_cfg = guidance_scale > 1.0
-        lora_scale = (cross_attention_kwargs or {}).get("scale")
+        self._guidance_scale = guidance_scale  # read by stock's do_classifier_free_guidance
+        do_cfg = self.do_classifier_free_guidance
         prompt_embeds, negative_prompt_embeds = self.encode_prompt(
             prompts,
             device,
-            num_images_per_prompt,
+            1,
             do_cfg,
             negative_prompt,
             prompt_embeds,
             negative_prompt_embeds,
-            lora_scale,
-        )  # (N, T, h) each
+            lora_scale=(cross_attention_kwargs or {}).get("scale"),
+            clip_skip=clip_skip,
+        )  # (B, T, h) each
 
         # 4. Append the user's soft tokens; pad the unconditional branch to the same length
         if soft_tokens is not None:
-            # (N, k, h): the tokens of prompt i serve each of its images
-            soft = soft_tokens.to(device).repeat_interleave(num_images_per_prompt, dim=0)
-            prompt_embeds = append_soft_tokens(prompt_embeds, soft)  # (N, T + k, h)
+            prompt_embeds = append_soft_tokens(prompt_embeds, soft_tokens.to(device))  # (B, T+k, h)
             if do_cfg:
-                negative_prompt_embeds = pad_unconditional(negative_prompt_embeds, soft.shape[1])
-        if do_cfg:
-            prompt_embeds = torch.cat([negative_prompt_embeds, prompt_embeds])  # (2N, T', h)
+                negative_prompt_embeds = pad_unconditional(
+                    negative_prompt_embeds, soft_tokens.shape[1]
+                )
 
-        # 5. Timesteps and initial latents
-        self.scheduler.set_timesteps(num_inference_steps, device=device)
-        timesteps = self.scheduler.timesteps
-        generator, seeds = self.prepare_generators(generator, seed, latents, num_images)
-        latents = self.prepare_latents(
-            num_images, height, width, prompt_embeds.dtype, device, generator, latents
+        # 5. One generator per image (from seeds), or the caller's generators or latents
+        generator, seeds = self.prepare_generators(
+            generator, seed, latents, batch_size * num_images_per_prompt
         )
-        step_kwargs = self._step_kwargs(generator, eta)
+        if latents is not None:  # stock moves given latents to the device, not to the dtype
+            latents = latents.to(device=device, dtype=prompt_embeds.dtype)
 
-        # 6. Denoising loop
-        with self.progress_bar(total=len(timesteps)) as progress_bar:
-            for t in timesteps:
-                model_input = torch.cat([latents] * 2) if do_cfg else latents
-                model_input = self.scheduler.scale_model_input(model_input, t)
-                noise_pred = self.unet(
-                    model_input,
-                    t,
-                    encoder_hidden_states=prompt_embeds,
-                    cross_attention_kwargs=cross_attention_kwargs,
-                    return_dict=False,
-                )[0]
-                if do_cfg:
-                    noise_uncond, noise_text = noise_pred.chunk(2)
-                    noise_pred = noise_uncond + guidance_scale * (noise_text - noise_uncond)
-                latents = self.scheduler.step(
-                    noise_pred, t, latents, **step_kwargs, return_dict=False
-                )[0]
-                progress_bar.update()
-
-        # 7. Decode with the VAE
-        if output_type == "latent":
-            images = latents
-        else:
-            decoded = self.vae.decode(
-                latents / self.vae.config.scaling_factor, return_dict=False, generator=generator
-            )[0]
-            images = self.image_processor.postprocess(
-                decoded, output_type=output_type, do_denormalize=[True] * num_images
-            )
-        self.maybe_free_model_hooks()
+        # 6. Denoise and decode: stock Stable Diffusion
+        output = super().__call__(
+            height=height,
+            width=width,
+            num_inference_steps=num_inference_steps,
+            timesteps=timesteps,
+            sigmas=sigmas,
+            guidance_scale=guidance_scale,
+            num_images_per_prompt=num_images_per_prompt,
+            eta=eta,
+            generator=generator,
+            latents=latents,
+            prompt_embeds=prompt_embeds,
+            negative_prompt_embeds=negative_prompt_embeds,
+            ip_adapter_image=ip_adapter_image,
+            ip_adapter_image_embeds=ip_adapter_image_embeds,
+            output_type=output_type,
+            cross_attention_kwargs=cross_attention_kwargs,
+            guidance_rescale=guidance_rescale,
+            callback_on_step_end=callback_on_step_end,
+            callback_on_step_end_tensor_inputs=list(callback_on_step_end_tensor_inputs),
+        )
 
         n = num_images_per_prompt
-        output = CoverPipelineOutput(images, _per_image(prompts, n), seeds, _per_image(dropped, n))
+        cover = CoverPipelineOutput(
+            output.images, _per_image(prompts, n), seeds, _per_image(dropped, n)
+        )
         if not return_dict:
-            return (output.images, output.prompts, output.seeds, output.dropped_keywords)
-        return output
+            return (cover.images, cover.prompts, cover.seeds, cover.dropped_keywords)
+        return cover

@@ -241,6 +241,7 @@ def test_keywords_build_the_prompt_in_the_pipeline(pipe):
         (dict(prompt="a cat", item_keywords=["cat"]), r"got \['prompt', 'item_keywords'\]"),
         (dict(prompt="a cat", generator=gen(0), seed=1), "without generator or latents"),
         (dict(prompt="a cat", num_inference_steps=0), "num_inference_steps must be .* got 0"),
+        (dict(prompt="a cat", guidance_rescale=1.5), r"guidance_rescale must be .* got 1\.5"),
         (dict(prompt=["a", "b"], negative_prompt=["x"]), r"list of 2 strings, got \['x'\]"),
         (
             dict(prompt="a", latents=torch.zeros(1, 4, 8, 8)),
@@ -407,3 +408,95 @@ def test_missing_or_unsupported_models_are_clear_errors(monkeypatch, tmp_path):
         ValueError, match="not a Stable Diffusion 1.x/2.x pipeline: .* no vae, text_encoder"
     ):
         CoverPipeline.from_pretrained(Path(sdxl))
+
+
+def test_callback_on_step_end_runs_once_per_step_and_sees_the_soft_tokens(pipe):
+    torch.manual_seed(8)
+    soft = torch.randn(1, 3, HIDDEN)
+    calls = []
+
+    def record(pipeline, step, timestep, tensors):
+        assert pipeline is pipe
+        calls.append((step, int(timestep), tuple(tensors["prompt_embeds"].shape)))
+        return {}
+
+    inputs = ["latents", "prompt_embeds"]
+    seen = image(pipe, soft_tokens=soft, callback_on_step_end=record,
+                 callback_on_step_end_tensor_inputs=inputs)  # fmt: skip
+    assert [step for step, _, _ in calls] == [0, 1]  # STEPS has 2 denoising steps
+    assert [t for _, t, _ in calls] == [int(t) for t in pipe.scheduler.timesteps]
+    # both guidance branches, each with 77 text states and the 3 soft tokens (or padding)
+    assert all(shape == (2, 77 + 3, HIDDEN) for _, _, shape in calls)
+    assert np.array_equal(seen, image(pipe, soft_tokens=soft))  # looking changes nothing
+
+    def zero_latents(pipeline, step, timestep, tensors):
+        return {"latents": torch.zeros_like(tensors["latents"])} if step == 0 else {}
+
+    changed = image(pipe, soft_tokens=soft, callback_on_step_end=zero_latents)
+    assert np.abs(changed - seen).max() > 1e-3  # what the callback returns goes on
+    with pytest.raises(ValueError, match="callback_on_step_end_tensor_inputs"):
+        image(pipe, callback_on_step_end=record, callback_on_step_end_tensor_inputs=["noise"])
+
+
+def test_guidance_rescale_and_another_scheduler_match_stock_stable_diffusion():
+    from diffusers import EulerDiscreteScheduler
+
+    ours, stock = cover_pipe(), stock_pipe()
+    base = image(ours)
+    assert np.array_equal(image(ours, guidance_rescale=0.0), base)  # the default
+    rescaled = image(ours, guidance_rescale=0.7)
+    assert np.abs(rescaled - base).max() > 1e-3
+    assert np.array_equal(rescaled, image(stock, guidance_rescale=0.7))
+
+    for pipeline in (ours, stock):
+        pipeline.scheduler = EulerDiscreteScheduler.from_config(pipeline.scheduler.config)
+    euler = image(ours, negative_prompt="blurry")
+    assert np.abs(euler - base).max() > 1e-3
+    assert np.array_equal(euler, image(stock, negative_prompt="blurry"))
+
+
+def tiny_ip_adapter(unet, image_dim: int = 8, seed: int = 9) -> dict:
+    """A random IP-Adapter state dict (diffusers' "proj" layout) for ``unet``: an image
+    projection to 4 tokens, and key/value weights for each cross-attention layer."""
+    torch.manual_seed(seed)
+    image_proj = {
+        "proj.weight": torch.randn(4 * HIDDEN, image_dim) * 0.3,
+        "proj.bias": torch.zeros(4 * HIDDEN),
+        "norm.weight": torch.ones(HIDDEN),
+        "norm.bias": torch.zeros(HIDDEN),
+    }
+    ip_adapter, key_id = {}, 1
+    widths = unet.config.block_out_channels
+    for name in unet.attn_processors:
+        if name.endswith("attn1.processor"):
+            continue  # self-attention: no image tokens
+        block = -1 if name.startswith("mid_block") else int(name.split(".")[1])
+        width = (widths[::-1] if name.startswith("up_blocks") else widths)[block]
+        for part in ("to_k_ip", "to_v_ip"):
+            ip_adapter[f"{key_id}.{part}.weight"] = torch.randn(width, HIDDEN) * 0.3
+        key_id += 2
+    return {"image_proj": image_proj, "ip_adapter": ip_adapter}
+
+
+def test_ip_adapter_loads_and_works_with_soft_tokens():
+    torch.manual_seed(10)
+    soft = torch.randn(1, 3, HIDDEN)
+    ours, stock = cover_pipe(), stock_pipe()
+    without = image(ours, soft_tokens=soft)
+    for pipeline in (ours, stock):
+        pipeline.load_ip_adapter(
+            tiny_ip_adapter(pipeline.unet), subfolder="", weight_name="", image_encoder_folder=None
+        )
+    image_embeds = [torch.randn(2, 1, 8)]  # (negative + positive, images, image_dim)
+    with_image = image(ours, soft_tokens=soft, ip_adapter_image_embeds=image_embeds)
+    assert np.abs(with_image - without).max() > 1e-3
+
+    embeds, negative = ours.encode_prompt(["a red cat on the street"], torch.device("cpu"), 1, True)
+    by_hand = image(
+        stock,
+        None,
+        prompt_embeds=torch.cat([embeds, soft], dim=1),
+        negative_prompt_embeds=pad_unconditional(negative, 3),
+        ip_adapter_image_embeds=image_embeds,
+    )
+    assert np.array_equal(with_image, by_hand)
