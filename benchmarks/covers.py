@@ -744,7 +744,8 @@ def summarize(records: list[dict], pick: Callable[[dict], dict]) -> dict:
 def run_metrics(args: argparse.Namespace) -> tuple[dict, Any]:
     """The PMG-Bench table, and the image scorer it used (for the timing part)."""
     from benchmarks.headlines import _limited, prepare_sample_models
-    from pmgen.covers.job import CoverJobConfig, run_cover_job
+    from pmgen.config import CoverConfig
+    from pmgen.covers.job import run_cover_job
     from pmgen.covers.setup import build_cover_writer
     from pmgen.data.errors import ReadReport
     from pmgen.headlines import requests as req
@@ -770,8 +771,8 @@ def run_metrics(args: argparse.Namespace) -> tuple[dict, Any]:
         if reason:
             unavailable.update({"soft": reason, "both": reason})
 
-    def config(method: str) -> CoverJobConfig:
-        return CoverJobConfig(
+    def config(method: str) -> CoverConfig:
+        return CoverConfig(
             size=args.poster_size,
             background="generate",
             method=method,

@@ -260,10 +260,11 @@ def plot(rows: dict[str, dict], path: Path, title: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from pmgen.config import HeadlineConfig
     from pmgen.data.errors import ReadReport
     from pmgen.features import SentenceEncoder
     from pmgen.headlines import requests as req
-    from pmgen.headlines.job import HeadlineJobConfig, run_headline_job
+    from pmgen.headlines.job import run_headline_job
     from pmgen.headlines.setup import build_headline_writer
     from pmgen.headlines.summary import summarize_file
     from pmgen.scoring.text import TextScorer
@@ -326,7 +327,7 @@ def main(argv: list[str] | None = None) -> None:
         if finished(path, indices):
             print(f"{row_name}: all {len(indices)} rows already in {path}")
         else:
-            config = HeadlineJobConfig(method=method, num_candidates=args.num_candidates,
+            config = HeadlineConfig(method=method, num_candidates=args.num_candidates,
                                        batch_size=args.batch_size, alpha=args.alpha,
                                        rerank="pmg", seed=args.seed)  # fmt: skip
             writer = build_headline_writer(config, llm=args.llm, workdir=workdir,

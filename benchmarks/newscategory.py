@@ -136,14 +136,15 @@ def per_row_scores(headlines, requests, scorer) -> dict[str, list[float]]:
 
 def generate(row: Row, requests, out: Path, args: argparse.Namespace) -> list[str]:
     """The row's headlines, one per request, from a resumable headline job."""
-    from pmgen.headlines.job import HeadlineJobConfig, run_headline_job
+    from pmgen.config import HeadlineConfig
+    from pmgen.headlines.job import run_headline_job
     from pmgen.headlines.output import done_rows, read_records
     from pmgen.headlines.setup import build_headline_writer
 
     path = out / f"{row.slug}.jsonl"
     if not (path.exists() and set(done_rows(path)) >= set(range(len(requests)))):
         sampled = row.candidates > 1
-        config = HeadlineJobConfig(method=row.method, num_candidates=row.candidates,
+        config = HeadlineConfig(method=row.method, num_candidates=row.candidates,
                                    do_sample=sampled, rerank="pmg" if sampled else "none",
                                    alpha=0.0,  # the rerank: fidelity to the article alone
                                    num_titles=NUM_TITLES, num_keywords=0,
@@ -197,8 +198,8 @@ def comparisons(rows: list[Row]) -> list[tuple[str, str, str]]:
 
 
 def run(args: argparse.Namespace) -> None:
+    from pmgen.config import HeadlineConfig
     from pmgen.features import SentenceEncoder
-    from pmgen.headlines.job import HeadlineJobConfig
     from pmgen.scoring.intervals import bootstrap_mean, paired_difference
     from pmgen.scoring.text import TextScorer
 
@@ -246,7 +247,7 @@ def run(args: argparse.Namespace) -> None:
     which = {"test": "test split = each author's last 20% of articles by date",
              "valid": "validation split = the 10% of each author's articles before the test "
                       "20%, by date"}[split]  # fmt: skip
-    sampling = HeadlineJobConfig()  # the best-of row samples with the job's defaults
+    sampling = HeadlineConfig()  # the best-of row samples with the job's defaults
     best_of_note = ""
     if any(row.candidates > 1 for row in rows):
         best_of_note = (f" (but the best-of-{BEST_OF} row: {BEST_OF} sampled candidates, "

@@ -216,10 +216,8 @@ def load_demo(
         items=interactions.items, llm=llm, sd_model=sd_model, cover_loras=cover_loras,
         cover_lora_weights=cover_lora_weights, scorer=scorer, dtype=dtype,
     )  # fmt: skip
-    studio = Studio.from_pretrained(workdir, **options)  # nothing is loaded yet
-    if target.type != "cpu":  # the scorers on the GPU too (the Studio builds them on the CPU)
-        studio = Studio.from_pretrained(workdir, **options, **_scorers_on(studio.config, device))
-    _load_models(studio, target, say)
+    studio = Studio.from_pretrained(workdir, device=str(target), **options)  # nothing loaded yet
+    _load_models(studio, say)
     return DemoApp(studio, interactions.sequences, settings, limits)
 
 
@@ -237,33 +235,16 @@ def _torch_device(device: str):
     return target
 
 
-def _scorers_on(config, device: str) -> dict:
-    """The Studio's sentence encoder and image scorer, as its config names them, on ``device``."""
-    from pmgen.features import SentenceEncoder
-    from pmgen.scoring.image_words import resolve_image_scorer
-
-    components = {"sentence_encoder": SentenceEncoder(config.text_model, device=device)}
-    if config.scorer != "none":
-        components["image_scorer"] = resolve_image_scorer(
-            config.scorer, config.clip_model, config.clip_pretrained, config.text_model, device
-        )
-    return components
-
-
-def _load_models(studio, device, say) -> None:
-    """Load every model the page uses now (a missing one is a clear error before the server
-    starts) and move the generators to ``device`` (a torch.device)."""
+def _load_models(studio, say) -> None:
+    """Load every model the page uses now, on the Studio's device (a missing one is a clear
+    error before the server starts)."""
     say("loading the models (the first start converts the offline LLM once)")
-    pipeline = studio.headline_pipeline
-    studio.sentence_encoder  # noqa: B018 - loads it
+    studio.headline_pipeline  # noqa: B018 - loads it
+    studio.sentence_encoder  # noqa: B018
     studio.image_scorer  # noqa: B018
     studio.user_encoder  # noqa: B018
     if studio.config.sd_model is not None:
-        studio.cover_pipeline.to(device)
-    if device.type != "cpu":
-        pipeline.model.to(device)
-        if pipeline.projector is not None:
-            pipeline.projector.to(device)
+        studio.cover_pipeline  # noqa: B018
 
 
 def launch_demo(app: DemoApp, host: str = "127.0.0.1", port: int = 7860, block: bool = True):

@@ -24,6 +24,7 @@ from demo.inputs import (
 from demo.views import article_label, history_markdown, reader_label
 from pipelines.errors import ModelUnavailableError
 from pipelines.layout import Layout
+from pmgen.config import CoverConfig, HeadlineConfig
 from pmgen.studio import Article, HeadlineResult, PosterResult, Studio, User
 from pmgen.studio.core import HEADLINE_METHODS
 
@@ -39,12 +40,12 @@ REFUSED = (ValueError, FileNotFoundError, ModelUnavailableError)
 class DemoSettings:
     """How the demo generates and serves."""
 
-    num_candidates: int = 4  # headline candidates the form starts with
-    max_new_tokens: int = 24  # longest headline in tokens
-    poster_size: int = 768  # the poster's long side in px
+    num_candidates: int = HeadlineConfig.num_candidates  # headline candidates to start with
+    max_new_tokens: int = HeadlineConfig.max_new_tokens
+    size: int = CoverConfig.size  # the poster's long side in px
     cover_candidates: int = 2  # Stable Diffusion images per request (each a full diffusion run)
-    cover_steps: int = 30
-    cover_size: int = 512
+    num_inference_steps: int = CoverConfig.num_inference_steps
+    image_size: int = CoverConfig.image_size
     concurrency: int = 1  # requests generating at once: one copy of each model serves them in turn
     queue_size: int = 16  # requests waiting beyond this are asked to come back later
     max_listed_readers: int = 100  # sample readers in the menu
@@ -187,9 +188,10 @@ class DemoApp:
         # keywords the headline step used
         scored = dataclasses.replace(user, keywords=user.keywords or result.keywords or None)
         poster = self.studio.poster(
-            article, scored, headline=written[0], layout=layout, size=self.settings.poster_size,
+            article, scored, headline=written[0], layout=layout, size=self.settings.size,
             num_candidates=self.settings.cover_candidates, seed=seed,
-            num_inference_steps=self.settings.cover_steps, image_size=self.settings.cover_size,
+            num_inference_steps=self.settings.num_inference_steps,
+            image_size=self.settings.image_size,
         )  # fmt: skip
         return Generated(result, poster, user, history.titles, history.images,
                          time.perf_counter() - started)  # fmt: skip

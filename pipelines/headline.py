@@ -36,6 +36,9 @@ class PersonalizationMethod(str, Enum):
     SOFT = "soft"  # soft prompt from the user vector
     BOTH = "both"
 
+    def __str__(self) -> str:  # the value, in f-strings and messages, on every Python
+        return self.value
+
     @property
     def uses_prompt(self) -> bool:
         return self in (PersonalizationMethod.EXPLICIT, PersonalizationMethod.BOTH)
@@ -191,6 +194,13 @@ class HeadlinePipeline:
         finally:
             for name, weight in merged.items():
                 params[name].data = weight
+
+    def to(self, device: str | torch.device) -> HeadlinePipeline:
+        """The pipeline with its LLM and projector on ``device`` (as diffusers' ``.to``)."""
+        self.model.to(device)
+        if self.projector is not None:
+            self.projector.to(device)
+        return self
 
     # -- steps -------------------------------------------------------------------------
     def check_inputs(self, articles, history_titles, keywords, user_vectors, soft_prompts, method):

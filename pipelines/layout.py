@@ -19,6 +19,9 @@ class Layout(str, Enum):
     POSTER = "poster"  # 2:3, portrait
     BANNER = "banner"  # 16:9, landscape
 
+    def __str__(self) -> str:  # the value, in f-strings and messages, on every Python
+        return self.value
+
     @property
     def aspect(self) -> tuple[int, int]:
         """(width, height) ratio."""

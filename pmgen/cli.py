@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import logging
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from pipelines.errors import ModelUnavailableError
+from pipelines.headline import PersonalizationMethod
+from pipelines.layout import Layout
 from pmgen import paths
-from user_models.config import Protocol
+from pmgen.config import Background, CoverConfig, CoverMethod, HeadlineConfig, ModelsConfig, help_of
+from pmgen.data.newscategory import SplitChoice
+from pmgen.features.image import ImageWords
+from pmgen.scoring.image_words import ImageScorerKind
+from pmgen.scoring.text import RerankBy
+from pmgen.training.soft_prompt import ProjectorTarget
+from user_models.config import EncoderType, ItemIdMode, Protocol
 
 log = logging.getLogger("pmgen.cli")
 
@@ -53,23 +60,6 @@ def _options(
     ctx.call_on_close(configure(-1 if quiet else verbose))
 
 
-class ImageWords(str, Enum):
-    auto = "auto"
-    clip = "clip"
-    imagenet = "imagenet"
-    none = "none"
-
-
-class EncoderType(str, Enum):
-    m2se = "m2se"
-    sasrec = "sasrec"
-
-
-class ItemIds(str, Enum):
-    add = "add"
-    none = "none"
-
-
 def _default_data() -> Path:
     from pmgen.data.sample import sample_dir
 
@@ -107,6 +97,23 @@ SkipOpt = Annotated[
 ]
 TextModelOpt = Annotated[
     str, typer.Option("--text-model", help="Sentence encoder: hub id or local path.")
+]
+LlmOpt = Annotated[str, typer.Option("--llm", help=help_of(ModelsConfig, "llm"))]
+CoverLoraOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--cover-lora", "--lora", help="Stable Diffusion LoRA file or folder (diffusers); repeat."
+    ),
+]
+CoverLoraWeightOpt = Annotated[
+    list[float] | None,
+    typer.Option("--cover-lora-weight", "--lora-weight", help="Weight of each --cover-lora."),
+]
+StepsOpt = Annotated[
+    int,
+    typer.Option(
+        "--num-inference-steps", "--steps", help=help_of(CoverConfig, "num_inference_steps")
+    ),
 ]
 ImageWordsOpt = Annotated[
     ImageWords,
@@ -184,7 +191,12 @@ def _add_features(prepared, workdir: Path, feature_options=None, quiet: bool = F
         )
 
 
-def _features_options(text_model, image_words, clip_model, clip_pretrained):
+def _features_options(
+    text_model: str,
+    image_words: ImageWords,
+    clip_model: str = ModelsConfig.clip_model,
+    clip_pretrained: str | None = ModelsConfig.clip_pretrained,
+):
     from pmgen.workflow import FeatureOptions
 
     return FeatureOptions(
@@ -244,10 +256,10 @@ def features(
     data_format: FormatOpt = "auto",
     workdir: WorkdirOpt = Path("runs/sample"),
     skip_invalid: SkipOpt = False,
-    text_model: TextModelOpt = "sentence-transformers/all-MiniLM-L6-v2",
-    image_words: ImageWordsOpt = ImageWords.auto,
-    clip_model: ClipModelOpt = "ViT-B-32",
-    clip_pretrained: ClipTagOpt = "openai",
+    text_model: TextModelOpt = ModelsConfig.text_model,
+    image_words: ImageWordsOpt = ImageWords.AUTO,
+    clip_model: ClipModelOpt = ModelsConfig.clip_model,
+    clip_pretrained: ClipTagOpt = ModelsConfig.clip_pretrained,
 ) -> None:
     """Build (or update) the cached text and image-word features of every item."""
     try:
@@ -276,14 +288,14 @@ def pretrain_command(
     resume: ResumeOpt = True,
     seed: SeedOpt = None,
     protocol: ProtocolOpt = Protocol.PMGEN,
-    text_model: TextModelOpt = "sentence-transformers/all-MiniLM-L6-v2",
-    image_words: ImageWordsOpt = ImageWords.auto,
+    text_model: TextModelOpt = ModelsConfig.text_model,
+    image_words: ImageWordsOpt = ImageWords.AUTO,
 ) -> None:
     """MP4SR pre-training of the M2SE encoder (NIP + CMCL); runs under `accelerate launch`."""
     from pmgen import workflow
 
     try:
-        options = _features_options(text_model, image_words, "ViT-B-32", "openai")
+        options = _features_options(text_model, image_words)
         prepared = _prepare(data, data_format, skip_invalid, workdir, True, options)
         training = _training(epochs, batch_size, lr, patience, seed, protocol)
         result = workflow.pretrain(prepared, workdir, resume=resume, **training)
@@ -298,17 +310,19 @@ def finetune_command(
     data_format: FormatOpt = "auto",
     workdir: WorkdirOpt = Path("runs/sample"),
     skip_invalid: SkipOpt = False,
-    model: Annotated[EncoderType, typer.Option("--model", help="m2se or the sasrec baseline.")] = (
-        EncoderType.m2se
-    ),
+    model: Annotated[
+        EncoderType,
+        typer.Option("--encoder-type", "--model", help="m2se or the sasrec baseline."),
+    ] = EncoderType.M2SE,
     from_pretrained: Annotated[
         Path | None,
         typer.Option(help="Pre-trained M2SE folder. Default: WORKDIR/pretrain/best if present."),
     ] = None,
     scratch: Annotated[bool, typer.Option(help="Train M2SE without pre-training.")] = False,
     item_ids: Annotated[
-        ItemIds, typer.Option(help="add: ID embeddings (eq. 12); none: inductive, for cold items.")
-    ] = ItemIds.add,
+        ItemIdMode,
+        typer.Option(help="add: ID embeddings (eq. 12); none: inductive, for cold items."),
+    ] = ItemIdMode.ADD,
     output_name: Annotated[str, typer.Option(help="Sub-folder of WORKDIR for this run.")] = (
         "finetune"
     ),
@@ -319,8 +333,8 @@ def finetune_command(
     resume: ResumeOpt = True,
     seed: SeedOpt = None,
     protocol: ProtocolOpt = Protocol.PMGEN,
-    text_model: TextModelOpt = "sentence-transformers/all-MiniLM-L6-v2",
-    image_words: ImageWordsOpt = ImageWords.auto,
+    text_model: TextModelOpt = ModelsConfig.text_model,
+    image_words: ImageWordsOpt = ImageWords.AUTO,
 ) -> None:
     """Fine-tune for next-item prediction (M2SE or SASRec); early stopping on Recall@20."""
     from pmgen import workflow
@@ -328,7 +342,7 @@ def finetune_command(
     try:
         prepared = _prepare(data, data_format, skip_invalid, workdir, with_features=False)
         pretrained = from_pretrained  # looked for once the data is known to be good
-        if model is EncoderType.m2se and pretrained is None and not scratch:
+        if model is EncoderType.M2SE and pretrained is None and not scratch:
             pretrained = workdir / paths.PRETRAIN_DIR / paths.BEST_DIR
             if not (pretrained / paths.ENCODER_CONFIG_FILE).exists():
                 raise FileNotFoundError(
@@ -337,8 +351,8 @@ def finetune_command(
                 )
         if scratch:
             pretrained = None
-        if model is EncoderType.m2se:
-            options = _features_options(text_model, image_words, "ViT-B-32", "openai")
+        if model is EncoderType.M2SE:
+            options = _features_options(text_model, image_words)
             _add_features(prepared, workdir, options)
         result = workflow.finetune(
             prepared,
@@ -363,7 +377,11 @@ def evaluate_command(
     skip_invalid: SkipOpt = False,
     model_dir: Annotated[
         list[Path] | None,
-        typer.Option(help="Encoder folder(s) to test. Default: every WORKDIR/*/best."),
+        typer.Option(
+            "--encoder-dir",
+            "--model-dir",
+            help="Encoder folder(s) to test. Default: every WORKDIR/*/best.",
+        ),
     ] = None,
     cold_threshold: Annotated[
         int, typer.Option(help="Items with fewer training interactions count as cold.")
@@ -375,8 +393,8 @@ def evaluate_command(
             "--json", help="Print one JSON object per model (metrics and protocol), no table."
         ),
     ] = False,
-    text_model: TextModelOpt = "sentence-transformers/all-MiniLM-L6-v2",
-    image_words: ImageWordsOpt = ImageWords.auto,
+    text_model: TextModelOpt = ModelsConfig.text_model,
+    image_words: ImageWordsOpt = ImageWords.AUTO,
 ) -> None:
     """Recall and NDCG at 5/10/20 over the full item set, leave-one-out, with cold-item rows."""
     import json
@@ -388,7 +406,7 @@ def evaluate_command(
         dirs = model_dir or sorted(p.parent for p in workdir.glob("*/best/config.json"))
         if not dirs:
             raise FileNotFoundError(f"no trained encoder under {workdir}: run `pmgen finetune`")
-        options = _features_options(text_model, image_words, "ViT-B-32", "openai")
+        options = _features_options(text_model, image_words)
         prepared = _prepare(data, data_format, skip_invalid, workdir, True, options, quiet=as_json)
         results = {}
         for directory in dirs:
@@ -426,26 +444,6 @@ def quickstart(
         _fail(error)
 
 
-class Method(str, Enum):
-    none = "none"
-    explicit = "explicit"
-    soft = "soft"
-    both = "both"
-
-
-class Rerank(str, Enum):
-    none = "none"
-    pmg = "pmg"
-    click = "click"
-
-
-class SplitOpt(str, Enum):
-    all = "all"
-    train = "train"
-    valid = "valid"
-    test = "test"
-
-
 @app.command("headlines")
 def headlines_command(
     out: Annotated[Path, typer.Option("--out", help="Output JSONL, one record per row.")] = Path(
@@ -453,7 +451,9 @@ def headlines_command(
     ),
     news: Annotated[
         Path | None,
-        typer.Option(help="news.tsv (PENS/MIND) or items.jsonl. Default: the bundled sample."),
+        typer.Option(
+            "--items", "--news", help="news.tsv (PENS/MIND) or items.jsonl. Default: the sample."
+        ),
     ] = None,
     users: Annotated[
         Path | None,
@@ -469,26 +469,36 @@ def headlines_command(
         Path | None, typer.Option(help="LaMP-4 outputs JSON with the gold headlines.")
     ] = None,
     split: Annotated[
-        SplitOpt,
+        SplitChoice,
         typer.Option(help="News Category: all rows, or one split of its per-author time split."),
-    ] = SplitOpt.all,
+    ] = SplitChoice.ALL,
     method: Annotated[
-        Method, typer.Option(help="Personalization: none, explicit (prompt), soft, both.")
-    ] = Method.explicit,
-    num_candidates: Annotated[int, typer.Option(help="Candidates per row.")] = 4,
+        PersonalizationMethod, typer.Option(help=help_of(HeadlineConfig, "method"))
+    ] = HeadlineConfig.method,
+    num_candidates: Annotated[
+        int, typer.Option(help=help_of(HeadlineConfig, "num_candidates"))
+    ] = HeadlineConfig.num_candidates,
     rerank: Annotated[
-        Rerank, typer.Option(help="Choose by PMG's personalization x fidelity, click, or none.")
-    ] = Rerank.pmg,
-    alpha: Annotated[float, typer.Option(help="PMG weight of personalization.")] = 0.5,
+        RerankBy, typer.Option(help=help_of(HeadlineConfig, "rerank"))
+    ] = HeadlineConfig.rerank,
+    alpha: Annotated[float, typer.Option(help=help_of(HeadlineConfig, "alpha"))] = (
+        HeadlineConfig.alpha
+    ),
     sample: Annotated[
-        bool, typer.Option("--sample/--greedy", help="Sampled or greedy/beam candidates.")
-    ] = True,
-    batch_size: Annotated[int, typer.Option(help="Rows generated together.")] = 8,
-    max_new_tokens: Annotated[int, typer.Option(help="Longest headline in tokens.")] = 24,
-    num_titles: Annotated[int, typer.Option(help="History titles retrieved into the prompt.")] = 5,
+        bool, typer.Option("--sample/--greedy", help=help_of(HeadlineConfig, "do_sample"))
+    ] = HeadlineConfig.do_sample,
+    batch_size: Annotated[int, typer.Option(help=help_of(HeadlineConfig, "batch_size"))] = (
+        HeadlineConfig.batch_size
+    ),
+    max_new_tokens: Annotated[
+        int, typer.Option(help=help_of(HeadlineConfig, "max_new_tokens"))
+    ] = HeadlineConfig.max_new_tokens,
+    num_titles: Annotated[int, typer.Option(help=help_of(HeadlineConfig, "num_titles"))] = (
+        HeadlineConfig.num_titles
+    ),
     num_keywords: Annotated[
-        int, typer.Option(help="LLM preference keywords per user (0: none).")
-    ] = 5,
+        int, typer.Option(help=help_of(HeadlineConfig, "num_keywords"))
+    ] = HeadlineConfig.num_keywords,
     workdir: Annotated[
         Path | None,
         typer.Option(
@@ -497,22 +507,25 @@ def headlines_command(
             "and click scores.",
         ),
     ] = None,
-    llm: Annotated[str, typer.Option(help="Causal LM: hub id or local path.")] = (
-        "HuggingFaceTB/SmolLM2-135M-Instruct"
-    ),
-    projector: Annotated[Path | None, typer.Option(help="Soft-prompt projector folder.")] = None,
+    llm: LlmOpt = ModelsConfig.llm,
+    projector: Annotated[
+        Path | None,
+        typer.Option("--headline-projector", "--projector", help="Soft-prompt projector folder."),
+    ] = None,
     lora: Annotated[
         str,
         typer.Option(
-            help="Headline LoRA for the LLM: a folder (`pmgen train-headlines` OUTPUT/best/lora), "
-            "auto (the adapter pmgen ships for the default offline LLM), or none."
+            "--headline-lora",
+            "--lora",
+            help="Headline LoRA for the LLM: a folder (`pmgen train-headlines` OUT/best/lora), "
+            "auto (the adapter pmgen ships for the default offline LLM), or none.",
         ),
     ] = "auto",
-    dtype: Annotated[str, typer.Option(help="float32 or bfloat16.")] = "float32",
-    seed: Annotated[int, typer.Option(help="Seed for sampled candidates.")] = 0,
+    dtype: Annotated[str, typer.Option(help="float32 or bfloat16.")] = ModelsConfig.dtype,
+    seed: Annotated[int, typer.Option(help=help_of(HeadlineConfig, "seed"))] = HeadlineConfig.seed,
     skip_invalid: SkipOpt = False,
     overwrite: OverwriteOpt = False,
-    text_model: TextModelOpt = "sentence-transformers/all-MiniLM-L6-v2",
+    text_model: TextModelOpt = ModelsConfig.text_model,
 ) -> None:
     """Personalized headlines for every row of a PENS / MIND / LaMP-4 / pmgen file.
 
@@ -521,8 +534,9 @@ def headlines_command(
     `accelerate launch --num_processes N -m pmgen headlines ...` the rows are
     split across processes and merged into --out in input order.
     """
+    from pmgen.config import HeadlineConfig
     from pmgen.headlines import requests as req
-    from pmgen.headlines.job import HeadlineJobConfig, run_headline_job
+    from pmgen.headlines.job import run_headline_job
     from pmgen.headlines.setup import build_headline_writer, headline_fingerprint
     from pmgen.jobs import check_before_models
     from user_models.runtime import process_state
@@ -530,7 +544,7 @@ def headlines_command(
     state = process_state()
     try:
         if news is not None and users is None:
-            raise ValueError("--news needs --users (the rows to write headlines for)")
+            raise ValueError("--items needs --users (the rows to write headlines for)")
         bundled = _default_data()
         users_path = users or bundled / "users.jsonl"
         fmt = (
@@ -542,17 +556,17 @@ def headlines_command(
         if fmt is req.RequestFormat.NEWSCATEGORY:
             news_path = news or users_path  # the file is its own catalogue
         if news_path is None and fmt is not req.RequestFormat.LAMP:
-            raise ValueError(f"--users in {fmt.value} format needs --news (the item catalogue)")
+            raise ValueError(f"--users in {fmt.value} format needs --items (the item catalogue)")
         items = _catalogue(
             news_path, fmt, skip_invalid, state.is_main_process and news_path != users_path
         )
-        config = HeadlineJobConfig(
-            method=method.value,
+        config = HeadlineConfig(
+            method=method,
             num_candidates=num_candidates,
             do_sample=sample,
             max_new_tokens=max_new_tokens,
             batch_size=batch_size,
-            rerank=rerank.value,
+            rerank=rerank,
             alpha=alpha,
             num_titles=num_titles,
             num_keywords=num_keywords,
@@ -636,33 +650,6 @@ def _catalogue(path: Path | None, fmt, skip_invalid: bool, echo: bool = True) ->
     return items
 
 
-class CoverLayout(str, Enum):
-    cover = "cover"
-    poster = "poster"
-    banner = "banner"
-
-
-class CoverBackground(str, Enum):
-    auto = "auto"
-    generate = "generate"
-    item = "item"
-    plain = "plain"
-
-
-class CoverMethodOpt(str, Enum):
-    none = "none"
-    keywords = "keywords"
-    soft = "soft"
-    both = "both"
-
-
-class ImageScorerOpt(str, Enum):
-    auto = "auto"
-    clip = "clip"
-    words = "words"
-    none = "none"
-
-
 @app.command("covers")
 def covers_command(
     out: Annotated[
@@ -679,59 +666,67 @@ def covers_command(
     data_format: Annotated[
         str, typer.Option("--format", help="auto | pens | mind | pmgen")
     ] = "auto",
-    layout: Annotated[CoverLayout, typer.Option(help="cover 1:1, poster 2:3, banner 16:9.")] = (
-        CoverLayout.cover
+    layout: Annotated[Layout, typer.Option(help=help_of(CoverConfig, "layout"))] = (
+        CoverConfig.layout
     ),
-    size: Annotated[int, typer.Option(help="The poster's long side in pixels.")] = 768,
+    size: Annotated[int, typer.Option(help=help_of(CoverConfig, "size"))] = CoverConfig.size,
     background: Annotated[
-        CoverBackground,
-        typer.Option(help="generate (Stable Diffusion), item (its own image), plain, or auto."),
-    ] = CoverBackground.auto,
+        Background, typer.Option(help=help_of(CoverConfig, "background"))
+    ] = CoverConfig.background,
     sd_model: Annotated[
         str | None, typer.Option(help="Stable Diffusion 1.x/2.x: hub id or diffusers folder.")
-    ] = None,
-    lora: Annotated[
-        list[Path] | None, typer.Option(help="LoRA file or folder (diffusers format); repeat.")
-    ] = None,
-    lora_weight: Annotated[
-        list[float] | None, typer.Option(help="Weight of each --lora, in order.")
-    ] = None,
-    method: Annotated[
-        CoverMethodOpt, typer.Option(help="Generated covers: keywords, soft tokens, both, none.")
-    ] = CoverMethodOpt.both,
-    num_candidates: Annotated[int, typer.Option(help="Generated candidates per row.")] = 4,
-    steps: Annotated[int, typer.Option(help="Denoising steps.")] = 30,
-    guidance_scale: Annotated[float, typer.Option(help="Classifier-free guidance.")] = 7.5,
-    image_size: Annotated[int, typer.Option(help="Generated image side (multiple of 8).")] = 512,
-    style: Annotated[str | None, typer.Option(help="Appended to every prompt.")] = None,
-    rerank: Annotated[str, typer.Option(help="pmg or none.")] = "pmg",
-    alpha: Annotated[float, typer.Option(help="PMG weight of personalization.")] = 0.5,
-    scorer: Annotated[
-        ImageScorerOpt, typer.Option(help="CLIP, image words (offline), auto, or none.")
-    ] = ImageScorerOpt.auto,
-    clip_model: Annotated[str, typer.Option(help="open_clip model name.")] = "ViT-B-32",
-    clip_pretrained: Annotated[str, typer.Option(help="open_clip pretrained tag or file.")] = (
-        "openai"
+    ] = ModelsConfig.sd_model,
+    lora: CoverLoraOpt = None,
+    lora_weight: CoverLoraWeightOpt = None,
+    method: Annotated[CoverMethod, typer.Option(help=help_of(CoverConfig, "method"))] = (
+        CoverConfig.method
     ),
+    num_candidates: Annotated[
+        int, typer.Option(help=help_of(CoverConfig, "num_candidates"))
+    ] = CoverConfig.num_candidates,
+    steps: StepsOpt = CoverConfig.num_inference_steps,
+    guidance_scale: Annotated[
+        float, typer.Option(help=help_of(CoverConfig, "guidance_scale"))
+    ] = CoverConfig.guidance_scale,
+    image_size: Annotated[int, typer.Option(help=help_of(CoverConfig, "image_size"))] = (
+        CoverConfig.image_size
+    ),
+    style: Annotated[str | None, typer.Option(help=help_of(CoverConfig, "style"))] = None,
+    rerank: Annotated[RerankBy, typer.Option(help=help_of(CoverConfig, "rerank"))] = (
+        CoverConfig.rerank
+    ),
+    alpha: Annotated[float, typer.Option(help=help_of(CoverConfig, "alpha"))] = CoverConfig.alpha,
+    scorer: Annotated[
+        ImageScorerKind, typer.Option(help=help_of(ModelsConfig, "scorer"))
+    ] = ModelsConfig.scorer,
+    clip_model: ClipModelOpt = ModelsConfig.clip_model,
+    clip_pretrained: ClipTagOpt = ModelsConfig.clip_pretrained,
     headlines: Annotated[
         Path | None,
         typer.Option(help="A `pmgen headlines` output: its headlines and keywords are used."),
     ] = None,
     llm: Annotated[
         str, typer.Option(help="LLM for preference keywords when --headlines has none.")
-    ] = "HuggingFaceTB/SmolLM2-135M-Instruct",
-    num_keywords: Annotated[int, typer.Option(help="Preference keywords (0: none).")] = 5,
+    ] = ModelsConfig.llm,
+    num_keywords: Annotated[
+        int, typer.Option(help=help_of(HeadlineConfig, "num_keywords"))
+    ] = HeadlineConfig.num_keywords,
     workdir: Annotated[
         Path | None,
         typer.Option(help="Where the user encoder and cover projector were trained."),
     ] = None,
-    projector: Annotated[Path | None, typer.Option(help="Cover projector folder.")] = None,
-    batch_size: Annotated[int, typer.Option(help="Rows generated together.")] = 1,
-    seed: Annotated[int, typer.Option(help="Base seed.")] = 0,
-    dtype: Annotated[str, typer.Option(help="float32, float16 or bfloat16.")] = "float32",
+    projector: Annotated[
+        Path | None,
+        typer.Option("--cover-projector", "--projector", help="Cover projector folder."),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help=help_of(CoverConfig, "batch_size"))] = (
+        CoverConfig.batch_size
+    ),
+    seed: Annotated[int, typer.Option(help=help_of(CoverConfig, "seed"))] = CoverConfig.seed,
+    dtype: Annotated[str, typer.Option(help=help_of(ModelsConfig, "dtype"))] = ModelsConfig.dtype,
     skip_invalid: SkipOpt = False,
     overwrite: OverwriteOpt = False,
-    text_model: TextModelOpt = "sentence-transformers/all-MiniLM-L6-v2",
+    text_model: TextModelOpt = ModelsConfig.text_model,
 ) -> None:
     """A personalized cover/poster for every row: one image plus one JSONL record each.
 
@@ -739,7 +734,8 @@ def covers_command(
     covers.jsonl; --overwrite starts afresh). Under `accelerate launch
     --num_processes N -m pmgen covers ...` the rows are split across processes.
     """
-    from pmgen.covers.job import CoverJobConfig, run_cover_job
+    from pmgen.config import CoverConfig
+    from pmgen.covers.job import run_cover_job
     from pmgen.covers.setup import build_cover_writer, cover_fingerprint, default_cover_projector
     from pmgen.headlines import requests as req
     from pmgen.jobs import check_before_models
@@ -764,11 +760,11 @@ def covers_command(
         if catalogue is None:
             raise ValueError(f"--users in {fmt.value} format needs --items (the catalogue)")
         items = _catalogue(catalogue, fmt, skip_invalid, state.is_main_process)
-        config = CoverJobConfig(
-            layout=layout.value,
+        config = CoverConfig(
+            layout=layout,
             size=size,
-            background=background.value,
-            method=method.value,
+            background=background,
+            method=method,
             num_candidates=num_candidates,
             num_inference_steps=steps,
             guidance_scale=guidance_scale,
@@ -786,7 +782,7 @@ def covers_command(
         fingerprint = cover_fingerprint(
             config,
             {"users": users_path, "items": catalogue, "headlines": headlines},
-            {"format": fmt.value, "scorer": scorer.value, "num_keywords": num_keywords},
+            {"format": fmt.value, "scorer": scorer, "num_keywords": num_keywords},
             {
                 "sd_model": sd_model,
                 "projector": projector or (workdir and default_cover_projector(workdir)),
@@ -817,7 +813,7 @@ def covers_command(
             loras=lora or [],
             lora_weights=lora_weight or None,
             projector=projector,
-            scorer=scorer.value,
+            scorer=scorer,
             clip_model=clip_model,
             clip_pretrained=clip_pretrained,
             text_model=text_model,
@@ -844,16 +840,11 @@ def covers_command(
         log.info(
             f"wrote {summary.written} posters in {summary.seconds:.0f} s "
             f"({summary.rows_per_second:.2f} rows/s; {summary.already_done} were already done); "
-            f"{out / 'covers.jsonl'} has {summary.total_rows} rows"
+            f"{out / COVER_RECORDS_FILE} has {summary.total_rows} rows"
         )
         _echo_unknown_history(summary)
         if summary.report.num_skipped:
             log.warning(f"skipped: {summary.report.summary()}")
-
-
-class ProjectorTarget(str, Enum):
-    headline = "headline"
-    cover = "cover"
 
 
 SdModelOpt = Annotated[
@@ -884,7 +875,7 @@ def train_projector_command(
     target: Annotated[
         ProjectorTarget,
         typer.Option(help="What the soft prompt conditions: headline (LLM) or cover (SD)."),
-    ] = ProjectorTarget.headline,
+    ] = ProjectorTarget.HEADLINE,
     llm: Annotated[
         str | None,
         typer.Option(
@@ -900,6 +891,7 @@ def train_projector_command(
     output: Annotated[
         Path | None,
         typer.Option(
+            "--out",
             "--output",
             help="Run folder. Default: WORKDIR/projector (headline), WORKDIR/projector-cover.",
         ),
@@ -960,7 +952,7 @@ def train_projector_command(
             eval_steps=eval_steps,
             mixed_precision=mixed_precision,
         )
-        if target is ProjectorTarget.cover:
+        if target is ProjectorTarget.COVER:
             from pmgen.training.cover import CoverProjectorTrainingConfig
 
             headline_only = _set(llm=llm, max_article_tokens=max_article_tokens, dtype=dtype)
@@ -1020,7 +1012,7 @@ def train_headlines_command(
     ],
     data_format: FormatOpt = "auto",
     output: Annotated[
-        Path, typer.Option("--output", help="Run folder: checkpoint/ and best/lora.")
+        Path, typer.Option("--out", "--output", help="Run folder: checkpoint/ and best/lora.")
     ] = Path("runs/headline-lora"),
     skip_invalid: SkipOpt = False,
     llm: Annotated[str, typer.Option(help="Causal LM (kept frozen): hub id or local path.")] = (
@@ -1099,8 +1091,10 @@ def train_lora_command(
         Path, typer.Option("--out", help="Output folder: pytorch_lora_weights.safetensors.")
     ],
     sd_model: SdModelOpt = None,
-    rank: Annotated[int, typer.Option(help="LoRA rank.")] = 4,
-    steps: Annotated[int | None, typer.Option(help="Optimizer steps in all (500).")] = None,
+    rank: Annotated[int, typer.Option("--lora-rank", "--rank", help="LoRA rank.")] = 4,
+    steps: Annotated[
+        int | None, typer.Option("--max-steps", "--steps", help="Optimizer steps in all (500).")
+    ] = None,
     resolution: ResolutionOpt = None,
     lr: Annotated[float | None, typer.Option("--lr", help="Learning rate (1e-4).")] = None,
     batch_size: Annotated[
@@ -1117,7 +1111,7 @@ def train_lora_command(
 
     The LoRA sits on the UNet's attention projections. Runs under `accelerate launch`;
     resumable from OUT/checkpoint. The result, OUT/pytorch_lora_weights.safetensors, loads
-    with `pmgen covers --lora OUT` or diffusers' `pipe.load_lora_weights(OUT)`.
+    with `pmgen covers --cover-lora OUT` or diffusers' `pipe.load_lora_weights(OUT)`.
     """
     from pmgen.training.lora import LoraTrainingConfig, train_lora
     from user_models.runtime import process_state
@@ -1168,22 +1162,22 @@ def demo_command(
     sd_model: Annotated[
         str | None, typer.Option(help="Stable Diffusion 1.x/2.x for generated covers.")
     ] = None,
-    lora: Annotated[
-        list[Path] | None, typer.Option(help="Cover LoRA file or folder (diffusers); repeat.")
-    ] = None,
-    lora_weight: Annotated[
-        list[float] | None, typer.Option(help="Weight of each --lora, in order.")
-    ] = None,
+    lora: CoverLoraOpt = None,
+    lora_weight: CoverLoraWeightOpt = None,
     scorer: Annotated[
-        ImageScorerOpt | None, typer.Option(help="Image scores: CLIP, image words, auto, none.")
+        ImageScorerKind | None, typer.Option(help=help_of(ModelsConfig, "scorer"))
     ] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
     dtype: Annotated[str | None, typer.Option(help="float32, float16 or bfloat16.")] = None,
     host: Annotated[str, typer.Option(help="Address to serve on (0.0.0.0: all).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 7860,
-    num_candidates: Annotated[int, typer.Option(help="Headline candidates to start with.")] = 4,
-    max_new_tokens: Annotated[int, typer.Option(help="Longest headline in tokens.")] = 24,
-    steps: Annotated[int, typer.Option(help="Stable Diffusion denoising steps.")] = 30,
+    num_candidates: Annotated[
+        int, typer.Option(help=help_of(HeadlineConfig, "num_candidates"))
+    ] = HeadlineConfig.num_candidates,
+    max_new_tokens: Annotated[
+        int, typer.Option(help=help_of(HeadlineConfig, "max_new_tokens"))
+    ] = HeadlineConfig.max_new_tokens,
+    steps: StepsOpt = CoverConfig.num_inference_steps,
     concurrency: Annotated[
         int, typer.Option(help="Requests generating at once (the rest wait in the queue).")
     ] = 1,
@@ -1195,13 +1189,13 @@ def demo_command(
 
     try:
         settings = DemoSettings(
-            num_candidates=num_candidates, max_new_tokens=max_new_tokens, cover_steps=steps,
+            num_candidates=num_candidates, max_new_tokens=max_new_tokens, num_inference_steps=steps,
             concurrency=concurrency,
         )  # fmt: skip
         demo = load_demo(
             workdir, data, data_format=data_format, llm=llm, sd_model=sd_model,
             cover_loras=lora, cover_lora_weights=lora_weight,
-            scorer=None if scorer is None else scorer.value, device=device, dtype=dtype,
+            scorer=scorer, device=device, dtype=dtype,
             settings=settings, say=log.info,
         )  # fmt: skip
     except USER_ERRORS as error:

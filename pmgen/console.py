@@ -62,6 +62,8 @@ class ProgressFilter:
         self._last_redraw = float("-inf")
 
     def write(self, text: str) -> int:
+        if not isinstance(text, str):  # a text stream, as click's binary probe must see
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         for char in text:
             if char == "\r":
                 now = time.monotonic()

@@ -117,10 +117,11 @@ def write_sample_headlines(
     """Headlines (explicit signals, 4 sampled candidates, PMG rerank, click scores from
     the MP4SR encoder) into ``headlines.jsonl`` and a readable ``headlines.md``; the models
     it used go into ``run``."""
+    from pmgen.config import HeadlineConfig
     from pmgen.data.errors import ReadReport
     from pmgen.data.sample import sample_dir
     from pmgen.headlines import requests as req
-    from pmgen.headlines.job import HeadlineJobConfig, run_headline_job
+    from pmgen.headlines.job import run_headline_job
     from pmgen.headlines.output import read_records
     from pmgen.headlines.setup import DEFAULT_LLM, build_headline_writer, headline_fingerprint
     from pmgen.headlines.summary import CHOICES, summarize_file
@@ -128,7 +129,7 @@ def write_sample_headlines(
 
     users = sample_dir() / "users.jsonl"
     items = req.read_catalogue(sample_dir() / "items.jsonl", req.RequestFormat.PMGEN, ReadReport())
-    config = HeadlineJobConfig(method="explicit", rerank="pmg", batch_size=batch_size)
+    config = HeadlineConfig(method="explicit", rerank="pmg", batch_size=batch_size)
     writer = build_headline_writer(config, llm=DEFAULT_LLM, workdir=workdir, items=items)
     if run is not None:
         from pipelines.models import resolve_causal_lm
@@ -179,7 +180,8 @@ def write_sample_posters(
     ``sd_model`` is given), scored and described in ``posters/covers.jsonl`` and
     ``posters.md``. Says which models it used and which it could not load (and records
     them in ``run``)."""
-    from pmgen.covers.job import CoverJobConfig, run_cover_job
+    from pmgen.config import CoverConfig
+    from pmgen.covers.job import run_cover_job
     from pmgen.covers.setup import build_cover_writer, cover_fingerprint
     from pmgen.data.errors import ReadReport
     from pmgen.data.sample import sample_dir
@@ -191,7 +193,7 @@ def write_sample_posters(
     users = sample_dir() / "users.jsonl"
     items = req.read_catalogue(sample_dir() / "items.jsonl", req.RequestFormat.PMGEN, ReadReport())
     out = workdir / QUICKSTART_POSTERS_DIR
-    config = CoverJobConfig(layout="poster", size=768, method="keywords")
+    config = CoverConfig(layout="poster", size=768, method="keywords")
     if sd_model is None:
         log.info(f"      {SD_NOT_USED}")
         if run is not None:

@@ -7,6 +7,7 @@ import logging
 import sys
 import time
 
+import pytest
 from typer.testing import CliRunner
 
 from pmgen.cli import app
@@ -28,6 +29,8 @@ def test_line_stream_turns_redraws_into_lines_and_drops_blank_ones():
     stream = ProgressFilter(quiet, drop_bars=True)
     stream.write("a warning\n\r 33%|#    | 1/3\r100%|#####| 3/3\nanother\n")
     assert quiet.getvalue().splitlines() == ["a warning", "another"]
+    with pytest.raises(TypeError):  # a text stream: click must not take it for a binary one
+        stream.write(b"")
 
 
 def test_a_bar_in_a_log_is_a_line_every_few_seconds(monkeypatch):

@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 from pipelines.cover import CoverPipeline
 from pipelines.soft_prompt import SoftPromptConfig, SoftPromptProjector
 from pmgen.cli import app
-from pmgen.covers.job import SEED_STRIDE, CoverJobConfig, CoverWriter, run_cover_job
+from pmgen.config import CoverConfig
+from pmgen.covers.job import SEED_STRIDE, CoverWriter, run_cover_job
 from pmgen.data.errors import ReadReport
 from pmgen.headlines import requests as req
 from pmgen.scoring.image import ImageScorer
@@ -74,7 +75,7 @@ def read(out: Path) -> list[dict]:
 def test_posters_on_item_images_are_scored_written_and_resume(tmp_path):
     items, users = write_sample(tmp_path / "data")
     out = tmp_path / "out"
-    config = CoverJobConfig(layout="poster", size=384)
+    config = CoverConfig(layout="poster", size=384)
     catalogue, first_three = requests_of(items, users, limit=3)
     writer = CoverWriter(config, out, catalogue, image_scorer=clip_scorer())
     assert run_cover_job(first_three, writer, progress=False).written == 3
@@ -128,7 +129,7 @@ def test_generated_covers_follow_the_user_and_are_ranked_by_pmg(tmp_path):
         return [[f"lighthouse {u}", "sailing"] for u in user_ids]
 
     def run(method: str, out: Path) -> list[dict]:
-        config = CoverJobConfig(
+        config = CoverConfig(
             layout="cover", size=256, method=method, num_candidates=3, num_inference_steps=2,
             image_size=32, background="generate",
         )  # fmt: skip
@@ -165,12 +166,12 @@ def test_bad_rows_and_set_ups_are_clear_errors(tmp_path):
     items, users = write_sample(tmp_path / "data", users=1)
     catalogue, requests = requests_of(items, users)
     with pytest.raises(ValueError, match="needs a Stable Diffusion"):
-        CoverWriter(CoverJobConfig(background="generate"), tmp_path, catalogue, clip_scorer())
+        CoverWriter(CoverConfig(background="generate"), tmp_path, catalogue, clip_scorer())
     with pytest.raises(ValueError, match="image scorer"):
-        CoverWriter(CoverJobConfig(rerank="pmg"), tmp_path, catalogue)
+        CoverWriter(CoverConfig(rerank="pmg"), tmp_path, catalogue)
     with pytest.raises(ValueError, match="layout"):
-        CoverJobConfig(layout="square")
-    writer = CoverWriter(CoverJobConfig(rerank="none"), tmp_path, catalogue)
+        CoverConfig(layout="square")
+    writer = CoverWriter(CoverConfig(rerank="none"), tmp_path, catalogue)
     unknown = req.HeadlineRequest(0, "u", "text", item_id="nope", history_ids=["I1"],
                                   path="rows.jsonl", line=9)  # fmt: skip
     assert "rows.jsonl:9" in str(writer.usable(unknown)) and "nope" in str(writer.usable(unknown))

@@ -12,7 +12,8 @@ from tiny_models import save_tiny_causal_lm
 from typer.testing import CliRunner
 
 from pmgen.cli import app
-from pmgen.covers.job import CoverJobConfig, CoverWriter, run_cover_job
+from pmgen.config import CoverConfig
+from pmgen.covers.job import CoverWriter, run_cover_job
 from pmgen.data.errors import InvalidInputError, ReadReport
 from pmgen.data.inspect import check_file, detect_kind
 from pmgen.data.lines import split_tsv
@@ -313,7 +314,7 @@ def test_cover_job_keeps_rows_with_unknown_history_ids(tmp_path):
     news, behaviors = write_mind_subset(tmp_path)
     fmt = req.RequestFormat.MIND
     items = req.read_catalogue(news, fmt, ReadReport())
-    config = CoverJobConfig(background="plain", rerank="none", size=384)
+    config = CoverConfig(background="plain", rerank="none", size=384)
     writer = CoverWriter(config, tmp_path / "covers", items)
     summary = run_cover_job(
         lambda report: req.iter_requests(behaviors, fmt, items, report), writer, progress=False

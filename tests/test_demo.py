@@ -51,7 +51,7 @@ def app(tmp_path_factory) -> DemoApp:
     studio = Studio.from_pretrained(
         llm=llm, sentence_encoder=SentenceEncoder(), image_scorer=ImageScorer(*tiny_clip())
     )
-    settings = DemoSettings(num_candidates=2, max_new_tokens=8, poster_size=384)
+    settings = DemoSettings(num_candidates=2, max_new_tokens=8, size=384)
     return DemoApp(studio, load_sample().sequences, settings)
 
 
@@ -223,7 +223,9 @@ def test_with_stable_diffusion_the_poster_is_set_on_a_generated_cover(app, tmp_p
         studio.items, config, headline_pipeline=studio.headline_pipeline,
         sentence_encoder=studio.sentence_encoder, image_scorer=studio.image_scorer,
     )  # fmt: skip
-    settings = dataclasses.replace(app.settings, cover_steps=2, cover_size=32, cover_candidates=3)
+    settings = dataclasses.replace(
+        app.settings, num_inference_steps=2, image_size=32, cover_candidates=3
+    )
     values = form(reader=NEW_READER, titles_text=TITLES[0], keywords_text="rockets", seed=1)
     made = DemoApp(with_sd, {}, settings).generate(**values)
     cover = made.poster.cover

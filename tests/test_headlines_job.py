@@ -20,9 +20,10 @@ from typer.testing import CliRunner
 from pipelines.headline import HeadlinePipeline
 from pipelines.soft_prompt import SoftPromptConfig, SoftPromptProjector
 from pmgen.cli import app
+from pmgen.config import HeadlineConfig
 from pmgen.data.errors import InvalidInputError, ReadReport
 from pmgen.headlines import requests as req
-from pmgen.headlines.job import HeadlineJobConfig, HeadlineWriter
+from pmgen.headlines.job import HeadlineWriter
 from pmgen.headlines.output import (
     JsonlShardWriter,
     done_rows,
@@ -203,9 +204,7 @@ def test_writer_reranks_candidates_and_records_the_signals(tmp_path, encoder):
     fmt = req.RequestFormat.PMGEN
     catalogue = req.read_catalogue(items, fmt, ReadReport())
     rows = list(req.iter_requests(requests, fmt, catalogue, ReadReport()))
-    config = HeadlineJobConfig(
-        method="explicit", num_candidates=3, num_keywords=2, max_new_tokens=6
-    )
+    config = HeadlineConfig(method="explicit", num_candidates=3, num_keywords=2, max_new_tokens=6)
     writer = HeadlineWriter(_tiny_pipeline(), config, TextScorer(encoder))
     records = writer.write(rows, seed=0)
     assert [r["index"] for r in records] == [0, 1, 2]
@@ -215,7 +214,7 @@ def test_writer_reranks_candidates_and_records_the_signals(tmp_path, encoder):
         assert record["headline"] == record["candidates"][0]["text"]
         assert len(record["history_titles_used"]) == 3 and "keywords" in record
     with pytest.raises(ValueError, match="projector"):
-        HeadlineWriter(_tiny_pipeline(), HeadlineJobConfig(method="soft"), TextScorer(encoder))
+        HeadlineWriter(_tiny_pipeline(), HeadlineConfig(method="soft"), TextScorer(encoder))
 
 
 def test_soft_prompts_and_click_rerank_use_the_user_encoder(tmp_path, encoder):
@@ -240,7 +239,7 @@ def test_soft_prompts_and_click_rerank_use_the_user_encoder(tmp_path, encoder):
     )
     model = M2SE(config, ItemFeatureTable.random(12, dim=encoder.dim))
     users = UserEncoder(model, [f"I{i}" for i in range(12)])
-    job = HeadlineJobConfig(
+    job = HeadlineConfig(
         method="both", rerank="click", num_candidates=3, num_keywords=0, max_new_tokens=6
     )
     writer = HeadlineWriter(
@@ -263,7 +262,7 @@ def test_method_none_writes_for_rows_without_history(tmp_path, encoder):
         req.HeadlineRequest(i, f"u{i}", _sentence(i + 30), path="r.jsonl", line=i + 1)
         for i in range(2)
     ]
-    config = HeadlineJobConfig(method="none", num_candidates=2, num_keywords=0, max_new_tokens=6)
+    config = HeadlineConfig(method="none", num_candidates=2, num_keywords=0, max_new_tokens=6)
     writer = HeadlineWriter(_tiny_pipeline(), config, TextScorer(encoder))
     assert all(writer.usable(r) is None for r in rows)
     records = writer.write(rows, seed=0)
@@ -273,7 +272,7 @@ def test_method_none_writes_for_rows_without_history(tmp_path, encoder):
         combined = [c["combined"] for c in candidates]
         assert combined == sorted(combined, reverse=True)  # chosen by fidelity alone
     explicit = HeadlineWriter(
-        _tiny_pipeline(), HeadlineJobConfig(method="explicit"), TextScorer(encoder)
+        _tiny_pipeline(), HeadlineConfig(method="explicit"), TextScorer(encoder)
     )
     assert "r.jsonl:1: field 'history': no history titles" in str(explicit.usable(rows[0]))
 

@@ -16,9 +16,10 @@ from typer.testing import CliRunner
 from pipelines.headline import HeadlinePipeline
 from pipelines.text_budget import cut_to_tokens
 from pmgen.cli import app
+from pmgen.config import HeadlineConfig
 from pmgen.data.errors import ReadReport
 from pmgen.headlines import requests as req
-from pmgen.headlines.job import HeadlineJobConfig, HeadlineWriter, run_headline_job
+from pmgen.headlines.job import HeadlineWriter, run_headline_job
 from pmgen.headlines.output import read_records
 from pmgen.run_fingerprint import RunMismatchError, sidecar_path
 
@@ -87,7 +88,7 @@ def test_rows_are_matched_by_their_id_not_only_their_position(tmp_path, tiny_llm
     items, _ = write_requests(tmp_path, 1)
     catalogue = req.read_catalogue(items, req.RequestFormat.PMGEN, ReadReport())
     pipeline = HeadlinePipeline.from_pretrained(tiny_llm, lora="none")
-    config = HeadlineJobConfig(method="none", rerank="none", num_keywords=0, num_candidates=1,
+    config = HeadlineConfig(method="none", rerank="none", num_keywords=0, num_candidates=1,
                                do_sample=False, max_new_tokens=4, batch_size=1)  # fmt: skip
     writer = HeadlineWriter(pipeline, config)
     out = tmp_path / "out.jsonl"

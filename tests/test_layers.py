@@ -95,7 +95,8 @@ def test_no_import_circles():
         module: {
             target
             for name, _, _ in _imports(path)
-            if (target := _internal(name)) and target != module
+            if (target := _internal(name))
+            and target != module
             # a package's __init__ importing its own submodules is not a circle
             and not target.startswith(module + ".")
             and not module.startswith(target + ".")

@@ -322,7 +322,7 @@ def test_an_m2se_encoder_gives_click_scores_and_saves_its_features(tiny_llm, sen
                                                                    tmp_path):  # fmt: skip
     from pmgen.data.sample import sample_dir
     from pmgen.scoring.text import ClickScorer
-    from pmgen.studio import StudioConfig
+    from pmgen.studio import ModelsConfig
     from pmgen.studio.folder import read_catalogue
     from pmgen.users import UserEncoder
     from user_models.config import M2SEConfig
@@ -335,7 +335,7 @@ def test_an_m2se_encoder_gives_click_scores_and_saves_its_features(tiny_llm, sen
                         num_heads=2, max_len=6, item_ids="none")  # fmt: skip
     features = ItemFeatureTable.random(len(items), dim=sentence_encoder.dim, seed=1)
     encoder = UserEncoder(M2SE(config, features), list(items))
-    studio = Studio(items, StudioConfig(llm=str(tiny_llm)), user_encoder=encoder,
+    studio = Studio(items, ModelsConfig(llm=str(tiny_llm)), user_encoder=encoder,
                     sentence_encoder=sentence_encoder)  # fmt: skip
     user = User(history=["N001", "N004", "N007"])
     result = studio.headline(ARTICLE, user, num_candidates=3, rerank="click", seed=0)

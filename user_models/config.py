@@ -11,6 +11,16 @@ from typing import Any, TypeVar
 T = TypeVar("T", bound="_JsonConfig")
 
 
+class EncoderType(str, Enum):
+    """The user encoder's architecture: M2SE (multimodal) or the SASRec baseline."""
+
+    M2SE = "m2se"
+    SASREC = "sasrec"
+
+    def __str__(self) -> str:  # the value, in f-strings and messages, on every Python
+        return self.value
+
+
 class ItemIdMode(str, Enum):
     """Whether item representations include a learned per-item ID embedding."""
 

@@ -15,13 +15,12 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import Enum
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipelines.layout import Layout
 from pipelines.poster import PosterComposer
+from pmgen.config import Background, CoverConfig, CoverMethod
 from pmgen.data.catalogue import Item
 from pmgen.data.checks import image_problem
 from pmgen.data.errors import InvalidInputError, ReadReport
@@ -33,70 +32,6 @@ from pmgen.run_fingerprint import RunFingerprint
 
 SEED_STRIDE = 1000  # candidate j of job row r has seed 1000 * (seed + r) + j
 DEFAULT_PALETTE = [(24, 32, 48), (236, 232, 222)]  # ink on paper, for users with no images
-
-
-class Background(str, Enum):
-    """Where a poster's candidate backgrounds come from."""
-
-    AUTO = "auto"  # generate when a Stable Diffusion pipeline is set up, else item, else plain
-    GENERATE = "generate"  # Stable Diffusion (+ LoRA), conditioned on the user
-    ITEM = "item"  # the item's own first image (plain field when it has none)
-    PLAIN = "plain"  # a plain field in the user's palette
-
-
-class CoverMethod(str, Enum):
-    """How a generated cover is personalized (PMG): explicit keywords, soft tokens, both."""
-
-    NONE = "none"
-    KEYWORDS = "keywords"
-    SOFT = "soft"
-    BOTH = "both"
-
-    @property
-    def uses_keywords(self) -> bool:
-        return self in (CoverMethod.KEYWORDS, CoverMethod.BOTH)
-
-    @property
-    def uses_soft(self) -> bool:
-        return self in (CoverMethod.SOFT, CoverMethod.BOTH)
-
-
-@dataclass
-class CoverJobConfig:
-    """How each poster is made, scored and chosen."""
-
-    layout: str = field(default="cover", metadata={"help": "cover (1:1) | poster (2:3) | banner"})
-    size: int = 768  # the poster's long side in px
-    background: str = "auto"
-    method: str = "both"  # none | keywords | soft | both (generated backgrounds only)
-    num_candidates: int = 4  # generated backgrounds per request (others give one)
-    num_inference_steps: int = 30
-    guidance_scale: float = 7.5
-    image_size: int = 512  # Stable Diffusion's square output, then cropped to the layout
-    negative_prompt: str = "text, watermark, blurry, low quality"
-    style: str | None = None  # appended to every generated prompt
-    rerank: str = field(default="pmg", metadata={"help": "none | pmg"})
-    alpha: float = 0.5  # PMG's weight of personalization against fidelity
-    subtitle: str = field(default="category", metadata={"help": "category | none"})
-    batch_size: int = 1  # requests per batch
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name, kind in (("layout", Layout), ("background", Background), ("method", CoverMethod)):
-            if getattr(self, name) not in [e.value for e in kind]:
-                choices = ", ".join(e.value for e in kind)
-                raise ValueError(f"{name} must be one of {choices}; got {getattr(self, name)!r}")
-        if self.rerank not in ("none", "pmg"):
-            raise ValueError(f"rerank must be none or pmg, got {self.rerank!r}")
-        if self.subtitle not in ("category", "none"):
-            raise ValueError(f"subtitle must be category or none, got {self.subtitle!r}")
-        for name in ("num_candidates", "batch_size", "num_inference_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.image_size % 8:
-            raise ValueError(f"image_size must be a multiple of 8, got {self.image_size}")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
 
 
 @dataclass
@@ -154,7 +89,7 @@ class CoverWriter:
 
     def __init__(
         self,
-        config: CoverJobConfig,
+        config: CoverConfig,
         out_dir: str | Path,
         items: Mapping[str, Item],
         composer: PosterComposer | None = None,

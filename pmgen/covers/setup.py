@@ -6,7 +6,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from pmgen.covers.job import Background, CoverJobConfig, CoverMethod, CoverWriter
+from pmgen.config import Background, CoverConfig, CoverMethod
+from pmgen.covers.job import CoverWriter
 from pmgen.data.catalogue import Item
 from pmgen.headlines.setup import DEFAULT_LLM, DEFAULT_TEXT_MODEL, job_device
 from pmgen.run_fingerprint import RunFingerprint
@@ -71,7 +72,7 @@ def default_cover_projector(workdir: str | Path) -> Path | None:
 
 
 def build_cover_writer(
-    config: CoverJobConfig,
+    config: CoverConfig,
     out_dir: str | Path,
     items: Mapping[str, Item],
     *,
@@ -173,7 +174,7 @@ def build_cover_writer(
 
 
 def cover_fingerprint(
-    config: CoverJobConfig,
+    config: CoverConfig,
     inputs: Mapping[str, str | Path | None],
     options: Mapping[str, object] | None = None,
     models: Mapping[str, str | Path | None] | None = None,

@@ -39,6 +39,18 @@ class Split(str, Enum):
     TEST = "test"
 
 
+class SplitChoice(str, Enum):
+    """Which rows a job reads: all of them, or one split."""
+
+    ALL = "all"
+    TRAIN = "train"
+    VALID = "valid"
+    TEST = "test"
+
+    def __str__(self) -> str:  # the value, in f-strings and messages, on every Python
+        return self.value
+
+
 @dataclass
 class NewsArticle:
     """One kept article of the file, with its place in its author's timeline."""

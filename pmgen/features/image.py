@@ -7,6 +7,7 @@ import logging
 import os
 import re
 from collections.abc import Sequence
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -420,7 +421,21 @@ class ClassifierWordDescriber:
 # ---------------------------------------------------------------------------------------
 # Choosing a describer.
 
-IMAGE_WORD_KINDS = ("auto", "clip", "imagenet", "none")
+
+class ImageWords(str, Enum):
+    """How item images become words: CLIP's vocabulary, ImageNet labels, CLIP where its
+    weights load else ImageNet (auto), or no image words."""
+
+    AUTO = "auto"
+    CLIP = "clip"
+    IMAGENET = "imagenet"
+    NONE = "none"
+
+    def __str__(self) -> str:  # the value, in f-strings and messages, on every Python
+        return self.value
+
+
+IMAGE_WORD_KINDS = tuple(kind.value for kind in ImageWords)
 
 
 def make_image_describer(

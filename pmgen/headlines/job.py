@@ -10,11 +10,11 @@ and the main process merges the outputs in input order.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipelines.headline import HeadlinePipeline, PersonalizationMethod
+from pmgen.config import HeadlineConfig
 from pmgen.data.errors import InvalidInputError, ReadReport
 from pmgen.headlines.requests import HeadlineRequest
 from pmgen.headlines.signals import KeywordCache, TitleRetriever
@@ -25,40 +25,13 @@ NO_KNOWN_HISTORY = "no history item known to the user encoder"
 NO_HISTORY_TITLES = "no history titles: nothing to personalize with"
 
 
-@dataclass
-class HeadlineJobConfig:
-    """How each headline is written, scored and chosen."""
-
-    method: str = field(default="explicit", metadata={"help": "none | explicit | soft | both"})
-    num_candidates: int = 4
-    do_sample: bool = True  # sampled candidates differ; greedy ones come from beam search
-    temperature: float = 0.8
-    top_p: float = 0.95
-    max_new_tokens: int = 24
-    batch_size: int = 8
-    rerank: str = field(default="pmg", metadata={"help": "none | pmg | click"})
-    alpha: float = 0.5  # PMG's weight of personalization against fidelity
-    num_titles: int = 5  # history titles retrieved into the prompt
-    num_keywords: int = 5  # LLM preference keywords (0 = none)
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        PersonalizationMethod(self.method)
-        if self.rerank not in ("none", "pmg", "click"):
-            raise ValueError(f"rerank must be none, pmg or click, got {self.rerank!r}")
-        if self.num_candidates < 1 or self.batch_size < 1:
-            raise ValueError("num_candidates and batch_size must be >= 1")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
-
-
 class HeadlineWriter:
     """Writes, scores and ranks headlines for batches of requests."""
 
     def __init__(
         self,
         pipeline: HeadlinePipeline,
-        config: HeadlineJobConfig,
+        config: HeadlineConfig,
         text_scorer=None,
         user_encoder=None,
         click_scorer=None,

@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pipelines.models import DEFAULT_HEADLINE_MODEL
+from pmgen.config import HeadlineConfig
 from pmgen.data.catalogue import Item
 from pmgen.features.text import DEFAULT_SENTENCE_MODEL
-from pmgen.headlines.job import HeadlineJobConfig, HeadlineWriter
+from pmgen.headlines.job import HeadlineWriter
 from pmgen.paths import BEST_DIR, HEADLINE_PROJECTOR_OUTPUT
 from pmgen.run_fingerprint import RunFingerprint
 
@@ -38,7 +39,7 @@ def default_projector(workdir: str | Path) -> tuple[Path | None, Path | None]:
 
 
 def projector_and_lora(
-    config: HeadlineJobConfig,
+    config: HeadlineConfig,
     workdir: str | Path | None,
     projector: str | Path | None,
     lora: str | Path | None,
@@ -63,7 +64,7 @@ def projector_and_lora(
 
 
 def headline_fingerprint(
-    config: HeadlineJobConfig,
+    config: HeadlineConfig,
     inputs: Mapping[str, str | Path | None],
     options: Mapping[str, object] | None = None,
     llm: str | Path = DEFAULT_LLM,
@@ -96,7 +97,7 @@ def headline_fingerprint(
 
 
 def build_headline_writer(
-    config: HeadlineJobConfig,
+    config: HeadlineConfig,
     llm: str | Path = DEFAULT_LLM,
     workdir: str | Path | None = None,
     items: Mapping[str, Item] | None = None,
@@ -121,9 +122,7 @@ def build_headline_writer(
     projector, lora = projector_and_lora(config, workdir, projector, lora)
     pipeline = HeadlinePipeline.from_pretrained(llm, projector=projector, dtype=dtype, lora=lora)
     device = job_device(device)
-    pipeline.model.to(device)
-    if pipeline.projector is not None:
-        pipeline.projector.to(device)
+    pipeline.to(device)
     sentence_encoder = SentenceEncoder(text_model, device=device)
     user_encoder = None
     if workdir is not None and items is not None:

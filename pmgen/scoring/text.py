@@ -110,6 +110,9 @@ class RerankBy(str, Enum):
     CLICK = "click"  # the user encoder's click score
     NONE = "none"  # the order the generator produced
 
+    def __str__(self) -> str:  # the value, in f-strings and messages, on every Python
+        return self.value
+
 
 def _check_alpha(alpha: float) -> float:
     alpha = float(alpha)

@@ -8,8 +8,8 @@
 Models (torch, transformers, diffusers) load on first use, not on import.
 """
 
+from pmgen.config import ModelsConfig
 from pmgen.studio.core import Studio
-from pmgen.studio.folder import StudioConfig
 from pmgen.studio.inputs import Article, User
 from pmgen.studio.outputs import (
     CoverCandidate,
@@ -27,6 +27,6 @@ __all__ = [
     "HeadlineResult",
     "PosterResult",
     "Studio",
-    "StudioConfig",
+    "ModelsConfig",
     "User",
 ]

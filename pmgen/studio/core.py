@@ -20,9 +20,9 @@ from PIL import Image
 
 from pipelines.errors import ModelUnavailableError
 from pmgen import paths
+from pmgen.config import ModelsConfig
 from pmgen.data.catalogue import Item
 from pmgen.studio import folder as layout
-from pmgen.studio.folder import StudioConfig
 from pmgen.studio.inputs import Article, ImageSource, User
 from pmgen.studio.outputs import (
     CoverCandidate,
@@ -74,7 +74,7 @@ class Studio:
     def __init__(
         self,
         items: Mapping[str, Item],
-        config: StudioConfig | None = None,
+        config: ModelsConfig | None = None,
         *,
         user_encoder: Any = None,
         headline_projector: Any = None,
@@ -85,11 +85,12 @@ class Studio:
         cover_pipeline: Any = None,
         sentence_encoder: Any = None,
         image_scorer: Any = None,
+        device: str = "cpu",
     ) -> None:
         from pipelines.soft_prompt import SoftPromptProjector
 
         self.items = dict(items)
-        self.config = config or StudioConfig()
+        self.config = config or ModelsConfig()
         if self.config.cover_lora_weights and len(self.config.cover_lora_weights) != len(
             cover_loras
         ):
@@ -117,6 +118,7 @@ class Studio:
         self._headline_writers: dict[tuple, Any] = {}
         self._keyword_caches: dict[int, Any] = {}
         self._lock = threading.RLock()
+        self.device = str(device)  # where the models this Studio loads run
 
     # -- loading ---------------------------------------------------------------------
     @classmethod
@@ -138,6 +140,7 @@ class Studio:
         clip_pretrained: str | None = None,
         text_model: str | None = None,
         dtype: str | None = None,
+        device: str = "cpu",
         **components: Any,
     ) -> Studio:
         """A Studio from a folder saved by :meth:`save_pretrained`, a pmgen workdir, or
@@ -148,7 +151,8 @@ class Studio:
         Diffusion 1.x/2.x; covers need one), ``cover_loras`` with ``cover_lora_weights``,
         ``headline_lora``, the projectors, ``encoder`` (a trained encoder folder inside
         the workdir), ``scorer`` (auto | clip | words | none) with ``clip_model`` /
-        ``clip_pretrained``, ``text_model`` and ``dtype``. ``items`` is the catalogue user
+        ``clip_pretrained``, ``text_model`` and ``dtype``; every model it loads runs on ``device``
+        (cpu, cuda, cuda:N). ``items`` is the catalogue user
         histories refer to (default: the saved one, else the bundled sample). Ready
         components may be passed by name: ``headline_pipeline``, ``cover_pipeline``,
         ``sentence_encoder``, ``image_scorer``. Nothing is loaded until first needed.
@@ -158,7 +162,7 @@ class Studio:
         if unknown:
             raise TypeError(f"unknown argument(s) {unknown}; components: {sorted(known)}")
         found = layout.locate(path_or_workdir)
-        config = found.config or StudioConfig()
+        config = found.config or ModelsConfig()
         overrides = {
             "llm": llm, "sd_model": sd_model, "scorer": scorer, "clip_model": clip_model,
             "clip_pretrained": clip_pretrained, "text_model": text_model, "dtype": dtype,
@@ -174,7 +178,7 @@ class Studio:
             settings["cover_lora_weights"] = [float(w) for w in cover_lora_weights]
         elif cover_loras is not None:
             settings["cover_lora_weights"] = [1.0] * len(loras)
-        config = StudioConfig(**settings)
+        config = ModelsConfig(**settings)
         if items is None and found.items is not None:
             items = found.items
         catalogue = layout.read_catalogue(items)
@@ -187,6 +191,7 @@ class Studio:
             headline_lora=headline_lora or found.headline_lora,
             cover_projector=cover_projector or found.cover_projector,
             cover_loras=loras,
+            device=device,
             **components,
         )
 
@@ -210,7 +215,7 @@ class Studio:
             self._headline_pipeline = HeadlinePipeline.from_pretrained(
                 self.config.llm, projector=self.headline_projector, dtype=self.config.dtype,
                 **options,
-            )  # fmt: skip
+            ).to(self.device)  # fmt: skip
         elif self._headline_pipeline.projector is None and self.headline_projector is not None:
             self._headline_pipeline.projector = self.headline_projector
         return self._headline_pipeline
@@ -229,7 +234,7 @@ class Studio:
             self._cover_pipeline = load_cover_pipeline(
                 self.config.sd_model, self.cover_loras,
                 self.config.cover_lora_weights or None, self.config.dtype,
-            )  # fmt: skip
+            ).to(self.device)  # fmt: skip
         return self._cover_pipeline
 
     @property
@@ -237,7 +242,7 @@ class Studio:
         if self._sentence_encoder is None:
             from pmgen.features import SentenceEncoder
 
-            self._sentence_encoder = SentenceEncoder(self.config.text_model)
+            self._sentence_encoder = SentenceEncoder(self.config.text_model, device=self.device)
         return self._sentence_encoder
 
     @property
@@ -256,7 +261,7 @@ class Studio:
 
             c = self.config
             self._image_scorer = resolve_image_scorer(
-                c.scorer, c.clip_model, c.clip_pretrained, c.text_model
+                c.scorer, c.clip_model, c.clip_pretrained, c.text_model, self.device
             )
         return self._image_scorer
 
@@ -339,14 +344,14 @@ class Studio:
         ``rerank``: pmg (alpha * log personalization + (1 - alpha) * log fidelity) |
         click (M2SE encoder) | none. Same seed, same candidates.
         """
-        from pmgen.headlines.job import HeadlineJobConfig
+        from pmgen.config import HeadlineConfig
         from pmgen.headlines.requests import HeadlineRequest
 
         # 1. check inputs
         article, history, method = self._inputs(
             article, user, method, HEADLINE_METHODS, self.headline_projector, "explicit"
         )
-        config = HeadlineJobConfig(
+        config = HeadlineConfig(
             method=method, num_candidates=num_candidates, do_sample=do_sample,
             temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, batch_size=1,
             rerank=rerank, alpha=alpha, num_titles=num_titles, num_keywords=num_keywords,
@@ -449,7 +454,8 @@ class Studio:
         and an encoder that knows the user's items). ``auto``: both where soft tokens are
         possible, else keywords. Candidate j has seed 1000 * seed + j.
         """
-        from pmgen.covers.job import CoverJobConfig, CoverMethod, CoverWriter
+        from pmgen.config import CoverConfig, CoverMethod
+        from pmgen.covers.job import CoverWriter
         from pmgen.headlines.requests import HeadlineRequest
         from pmgen.scoring.text import RerankBy
 
@@ -470,7 +476,7 @@ class Studio:
                 f"method {method!r} needs soft tokens: a trained encoder that knows the user's "
                 "items (User.history) and a cover projector"
             )
-        config = CoverJobConfig(
+        config = CoverConfig(
             background="generate", method=method, num_candidates=num_candidates,
             num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
             image_size=image_size, negative_prompt=negative_prompt, style=style, rerank="none",

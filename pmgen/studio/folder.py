@@ -21,12 +21,11 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines.models import DEFAULT_HEADLINE_MODEL as DEFAULT_LLM
+from pmgen.config import ModelsConfig
 from pmgen.data.catalogue import Item
-from pmgen.features.text import DEFAULT_SENTENCE_MODEL as DEFAULT_TEXT_MODEL
 from pmgen.paths import (
     ITEMS_FILE,
     PROJECTOR_CONFIG_FILE,
@@ -39,61 +38,13 @@ from pmgen.paths import (
     STUDIO_LORAS_DIR,
 )
 
-FORMAT_VERSION = 1
-
-
-@dataclass
-class StudioConfig:
-    """The models a Studio uses, by hub id or path (``None``: that generator is not set up)."""
-
-    llm: str | None = DEFAULT_LLM  # any causal LM; writes headlines and keywords
-    sd_model: str | None = None  # Stable Diffusion 1.x/2.x; generated covers
-    cover_lora_weights: list[float] = field(default_factory=list)  # one per cover LoRA
-    scorer: str = "auto"  # image scores: auto (CLIP, else image words) | clip | words | none
-    clip_model: str = "ViT-B-32"
-    clip_pretrained: str | None = "openai"
-    text_model: str = DEFAULT_TEXT_MODEL  # sentence encoder: text scores, retrieval
-    dtype: str = "float32"
-    format_version: int = FORMAT_VERSION
-
-    def __post_init__(self) -> None:
-        from pmgen.scoring.image_words import SCORER_KINDS
-
-        if self.scorer not in (*SCORER_KINDS, "none"):
-            choices = ", ".join((*SCORER_KINDS, "none"))
-            raise ValueError(f"scorer must be one of {choices}; got {self.scorer!r}")
-        if self.dtype not in ("float32", "bfloat16", "float16"):
-            raise ValueError(f"dtype must be float32, bfloat16 or float16; got {self.dtype!r}")
-
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
-
-    @classmethod
-    def load(cls, path: Path) -> StudioConfig:
-        try:
-            data = json.loads(path.read_text())
-        except ValueError as exc:
-            raise ValueError(f"{path}: not valid JSON ({exc})") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"{path}: unknown field(s) {unknown}; known: {sorted(known)}")
-        if data.get("format_version", FORMAT_VERSION) > FORMAT_VERSION:
-            raise ValueError(
-                f"{path}: format_version {data['format_version']} is newer than this pmgen "
-                f"reads ({FORMAT_VERSION}); upgrade pmgen"
-            )
-        return cls(**data)
-
 
 @dataclass
 class Found:
     """What a folder holds for a Studio (None where it holds nothing of that kind)."""
 
     kind: str  # "studio" (saved by save_pretrained) | "workdir" | "nothing"
-    config: StudioConfig | None = None
+    config: ModelsConfig | None = None
     items: Path | None = None
     encoder: Path | None = None  # a saved encoder folder (config.json + weights)
     workdir: Path | None = None  # the workdir an encoder's features and item index live in
@@ -121,7 +72,7 @@ def locate(path: str | Path | None) -> Found:
         loras = folder / STUDIO_LORAS_DIR
         return Found(
             "studio",
-            config=StudioConfig.load(folder / STUDIO_CONFIG_FILE),
+            config=ModelsConfig.load(folder / STUDIO_CONFIG_FILE),
             items=folder / STUDIO_ITEMS_FILE if (folder / STUDIO_ITEMS_FILE).is_file() else None,
             encoder=folder / STUDIO_ENCODER_DIR if (folder / STUDIO_ENCODER_DIR).is_dir() else None,
             headline_projector=_projector(folder / STUDIO_HEADLINE_PROJECTOR_DIR),

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -43,7 +44,18 @@ from pmgen.training.loop import StepTrainer, StepTrainingConfig, option
 from pmgen.users import UserEncoder
 from user_models.data import SequenceSplits
 
-HEADLINE = "headline"
+
+class ProjectorTarget(str, Enum):
+    """What a soft prompt conditions: the headline LLM or Stable Diffusion's covers."""
+
+    HEADLINE = "headline"
+    COVER = "cover"
+
+    def __str__(self) -> str:  # the value, in f-strings and messages, on every Python
+        return self.value
+
+
+HEADLINE = ProjectorTarget.HEADLINE.value
 IGNORE_INDEX = -100
 
 
