@@ -4,14 +4,22 @@ The user's signals enter in two ways (``method``): explicit (history titles and
 preference keywords placed in the prompt) and soft (virtual tokens from a projector
 over the user vector, prepended to the input embeddings). The original title is never
 an input: it would leak the answer.
+
+A pipeline saves and loads like a diffusers one: ``save_pretrained(folder)`` writes the
+base model and tokenizer, the headline LoRA, the projector and ``headline_pipeline.json``
+(what is where); ``from_pretrained(folder)`` reads them back without the network.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from enum import Enum
 from pathlib import Path
 
@@ -55,6 +63,50 @@ class HeadlineOutput:
     headlines: list[str]
     candidates: list[list[str]]
     scores: list[list[float]]
+
+
+PIPELINE_CONFIG_NAME = "headline_pipeline.json"  # marks a folder written by save_pretrained
+SAVED_LORA_DIR = "headline_lora"
+SAVED_PROJECTOR_DIR = "projector"
+
+
+@dataclass
+class SavedPipelineConfig:
+    """``headline_pipeline.json``: what a saved HeadlinePipeline folder holds and where.
+
+    Paths are relative to the folder; ``lora`` and ``projector`` are None when the
+    pipeline had none. ``source_*`` name what the pipeline was first loaded from, for
+    provenance only: loading never reads them.
+    """
+
+    model: str = "."  # the base model and tokenizer: the folder is a transformers model
+    lora: str | None = None  # the headline LoRA (peft format), merged on loading
+    projector: str | None = None  # the SoftPromptProjector
+    dtype: str = "float32"  # the weights' dtype, used on loading unless dtype= is passed
+    max_article_tokens: int = 256
+    max_title_tokens: int = 48
+    source_llm: str | None = None  # hub id, folder or GGUF
+    source_lora: str | None = None  # the adapter folder
+    pipeline: str = "HeadlinePipeline"
+    version: int = 1
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def read(cls, folder: str | Path) -> SavedPipelineConfig | None:
+        """The config of a folder saved by ``HeadlinePipeline.save_pretrained``, else None."""
+        path = Path(folder).expanduser() / PIPELINE_CONFIG_NAME
+        if not path.is_file():
+            return None
+        values = json.loads(path.read_text())
+        known = {f.name for f in fields(cls)}
+        if values.get("version") != cls.version or not known.issuperset(values):
+            raise ValueError(
+                f"{path}: not a version-{cls.version} HeadlinePipeline config "
+                f"(version {values.get('version')!r}, keys {sorted(values)})"
+            )
+        return cls(**values)
 
 
 _PREAMBLE = re.compile(r"^(?:here is|here's|sure|okay|ok)\b[^:]*:\s*", re.IGNORECASE)
@@ -153,6 +205,9 @@ class HeadlinePipeline:
         self.lora: Path | None = None  # the adapter merged into the weights, if any
         # the weights the merge changed, as they were before it (see without_lora)
         self.base_weights: dict[str, torch.Tensor] = {}
+        # what the model and adapter were first loaded from (kept through save and load)
+        self.source_llm: str | None = None
+        self.source_lora: str | None = None
 
     @classmethod
     def from_pretrained(
@@ -160,24 +215,106 @@ class HeadlinePipeline:
         name_or_path: str | Path = "HuggingFaceTB/SmolLM2-135M-Instruct",
         projector: str | Path | SoftPromptProjector | None = None,
         cache_dir: Path | None = None,
-        dtype: torch.dtype | str = "float32",
+        dtype: torch.dtype | str | None = None,
         lora: str | Path | None = "auto",
     ) -> HeadlinePipeline:
-        """``lora``: a peft adapter folder (e.g. ``OUTPUT/best/lora`` of ``pmgen
+        """``name_or_path``: a hub id, a model folder, a ``.gguf`` file (see
+        ``pipelines.models.load_causal_lm``) or a folder written by :meth:`save_pretrained`.
+
+        ``lora``: a peft adapter folder (e.g. ``OUTPUT/best/lora`` of ``pmgen
         train-headlines``), merged into the weights so generation runs at the base model's
         speed; ``"auto"`` (the default) the adapter shipped for this model, if pmgen ships
-        one (see ``pipelines.headline_loras``); ``"none"`` or None no adapter."""
-        from pipelines.headline_loras import merge_keeping_base, resolve_headline_lora
+        one (see ``pipelines.headline_loras``), or for a saved folder the adapter saved in
+        it; ``"none"`` or None no adapter. ``projector`` (default: the saved one of a saved
+        folder) a SoftPromptProjector or its folder. ``dtype`` defaults to a saved folder's
+        dtype, else float32.
+        """
+        from pipelines.headline_loras import AUTO, merge_keeping_base, resolve_headline_lora
         from pipelines.models import load_causal_lm
 
+        saved = SavedPipelineConfig.read(name_or_path)
+        source_llm = str(name_or_path)
+        lora_is_saved = saved is not None and lora is not None and str(lora).lower() == AUTO
+        if saved is not None:
+            folder = Path(name_or_path).expanduser()
+            source_llm = saved.source_llm or source_llm
+            name_or_path = folder / saved.model
+            if lora_is_saved:
+                lora = folder / saved.lora if saved.lora else None
+            if projector is None and saved.projector:
+                projector = folder / saved.projector
+            if dtype is None:
+                dtype = saved.dtype
         lora = None if lora is None else resolve_headline_lora(lora, name_or_path)
-        model, tokenizer = load_causal_lm(name_or_path, cache_dir=cache_dir, dtype=dtype)
+        model, tokenizer = load_causal_lm(name_or_path, cache_dir, dtype or "float32")
         model, base_weights = merge_keeping_base(model, lora)
         if projector is not None and not isinstance(projector, SoftPromptProjector):
             projector = SoftPromptProjector.from_pretrained(projector)
         pipeline = cls(model, tokenizer, projector)
         pipeline.lora, pipeline.base_weights = lora, base_weights
+        pipeline.source_llm = source_llm
+        if lora_is_saved:
+            pipeline.source_lora = saved.source_lora
+        elif lora is not None:
+            pipeline.source_lora = str(lora)
+        if saved is not None:
+            pipeline.max_article_tokens = saved.max_article_tokens
+            pipeline.max_title_tokens = saved.max_title_tokens
         return pipeline
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write the pipeline into the new folder ``directory``; :meth:`from_pretrained`
+        reads it back, offline, into a pipeline that writes the same headlines.
+
+        Layout: the folder is the *base* model and its tokenizer (``save_pretrained`` of
+        transformers, so any tool loads it as a plain causal LM), the headline LoRA a copy
+        of its peft folder in ``headline_lora/``, the projector in ``projector/``, and
+        ``headline_pipeline.json`` (:class:`SavedPipelineConfig`) says what is where, the
+        dtype, the prompt budgets and the names the model and adapter came from.
+
+        The base weights are saved, not the merged ones, so the folder holds each piece
+        once in its standard format: loading merges the adapter again (the same sum in the
+        same dtype, so the same weights) and keeps the base weights that
+        :meth:`without_lora` (keyword extraction) needs, as a first load does. Saving the
+        merged weights would need the base ones beside them in a format of pmgen's own.
+
+        A folder that exists and is not empty is refused (FileExistsError); the files are
+        written into a temporary folder beside it and renamed into place when complete.
+        """
+        directory = Path(directory).expanduser()
+        if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+            raise FileExistsError(f"{directory} is not empty: save into a new folder")
+        if (self.lora is None) != (not self.base_weights):
+            raise ValueError(
+                f"lora is {self.lora} but {len(self.base_weights)} base weights are kept: "
+                "set both (as from_pretrained does) or neither"
+            )
+        config = SavedPipelineConfig(
+            lora=SAVED_LORA_DIR if self.lora is not None else None,
+            projector=SAVED_PROJECTOR_DIR if self.projector is not None else None,
+            dtype=str(self.model.dtype).removeprefix("torch."),
+            max_article_tokens=self.max_article_tokens,
+            max_title_tokens=self.max_title_tokens,
+            source_llm=self.source_llm,
+            source_lora=self.source_lora,
+        )
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        try:
+            with self.without_lora():
+                self.model.save_pretrained(scratch / config.model)
+            self.tokenizer.save_pretrained(scratch / config.model)
+            if config.lora is not None:
+                shutil.copytree(self.lora, scratch / config.lora)
+            if config.projector is not None:
+                self.projector.save_pretrained(scratch / config.projector)
+            config.save(scratch / PIPELINE_CONFIG_NAME)
+            if directory.exists():
+                directory.rmdir()  # empty, checked above
+            os.rename(scratch, directory)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return directory
 
     @contextmanager
     def without_lora(self) -> Iterator[None]:
