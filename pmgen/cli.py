@@ -16,7 +16,7 @@ from pmgen.config import Background, CoverConfig, CoverMethod, HeadlineConfig, M
 from pmgen.data.newscategory import SplitChoice
 from pmgen.features.image import ImageWords
 from pmgen.scoring.image_words import ImageScorerKind
-from pmgen.scoring.text import RerankBy
+from pmgen.scoring.ranking import RerankBy
 from pmgen.training.soft_prompt import ProjectorTarget
 from user_models.config import EncoderType, ItemIdMode, Protocol
 

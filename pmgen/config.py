@@ -27,7 +27,7 @@ from pipelines.models import DEFAULT_HEADLINE_MODEL
 from pmgen.features.image import DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED
 from pmgen.features.text import DEFAULT_SENTENCE_MODEL
 from pmgen.scoring.image_words import ImageScorerKind
-from pmgen.scoring.text import RerankBy
+from pmgen.scoring.ranking import RerankBy
 
 FORMAT_VERSION = 1  # of a saved ModelsConfig (studio_config.json)
 DTYPES = ("float32", "bfloat16", "float16")

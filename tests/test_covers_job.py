@@ -21,7 +21,7 @@ from pmgen.covers.job import SEED_STRIDE, CoverWriter, run_cover_job
 from pmgen.data.errors import ReadReport
 from pmgen.headlines import requests as req
 from pmgen.scoring.image import ImageScorer
-from pmgen.scoring.text import combined_score
+from pmgen.scoring.ranking import combined_score
 
 FMT = req.RequestFormat.PMGEN
 

@@ -31,7 +31,7 @@ from pmgen.scoring.perceptual import (
     ssim_to_history,
     ssim_to_target,
 )
-from pmgen.scoring.text import rerank
+from pmgen.scoring.ranking import rerank
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -22,8 +22,8 @@ from pipelines.errors import ModelUnavailableError
 from pipelines.poster import PosterComposer
 from pipelines.soft_prompt import SoftPromptConfig, SoftPromptProjector
 from pmgen.scoring.image import ImageScorer
+from pmgen.scoring.ranking import combined_score
 from pmgen.scoring.rouge import rouge_f1
-from pmgen.scoring.text import combined_score
 from pmgen.studio import Article, Studio, User
 
 TITLES = ["cats and dogs today", "the user reads about cats", "a news headline about dogs"]

@@ -14,14 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from pmgen.features import SentenceEncoder, split_sentences
-from pmgen.scoring.text import (
-    SIMILARITY_EPS,
-    CandidateScores,
-    ClickScorer,
-    TextScorer,
-    combined_score,
-    rerank,
-)
+from pmgen.scoring.ranking import SIMILARITY_EPS, combined_score, rerank
+from pmgen.scoring.text import CandidateScores, ClickScorer, TextScorer
 from user_models.config import M2SEConfig, SASRecConfig
 from user_models.features import ItemFeatureTable
 from user_models.m2se import M2SE

@@ -246,7 +246,7 @@ class CoverWriter:
 
     def _one(self, request: HeadlineRequest, candidates: list[Candidate], words: list[str]):
         from pmgen.scoring.perceptual import ssim_to_history, ssim_to_target
-        from pmgen.scoring.text import combined_score, rerank
+        from pmgen.scoring.ranking import rerank, score_entries
 
         config = self.config
         item = self.items[request.item_id]
@@ -286,18 +286,9 @@ class CoverWriter:
                 target_image=target,
                 target_text=None if target is not None else item.text(),
             )
-            for j, entry in enumerate(entries):
-                entry["personalization"] = round(scores.personalization[j], 4)
-                entry["fidelity"] = round(scores.fidelity[j], 4)
-                entry["combined"] = round(
-                    combined_score(scores.personalization[j], scores.fidelity[j], config.alpha), 4
-                )
-                for name in ("cps", "cpis"):
-                    values = getattr(scores, name)
-                    if values is not None:
-                        entry[name] = round(values[j], 4)
-            if config.rerank == "pmg":
-                order = rerank(scores, by="pmg", alpha=config.alpha)
+            for entry, scored in zip(entries, score_entries(scores, config.alpha), strict=True):
+                entry.update(scored)
+            order = rerank(scores, by=config.rerank, alpha=config.alpha)
         if target is not None:
             for entry, value in zip(entries, ssim_to_target(images, target), strict=True):
                 entry["ssim_target"] = round(value, 4)

@@ -115,7 +115,7 @@ class HeadlineWriter:
         ]
 
     def _record(self, request, candidates, logprobs, scores, i, titles, keywords) -> dict:
-        from pmgen.scoring.text import rerank
+        from pmgen.scoring.ranking import rerank, score_entries
 
         entries = [
             {"text": text, "logprob": round(lp, 4)}
@@ -123,17 +123,11 @@ class HeadlineWriter:
         ]
         order = sorted(range(len(entries)), key=lambda j: -logprobs[j])
         if scores is not None:
-            row = scores[i]
-            combined = row.combined(self.config.alpha)
-            for j, entry in enumerate(entries):
-                if row.personalization is not None:
-                    entry["personalization"] = round(row.personalization[j], 4)
-                entry["fidelity"] = round(row.fidelity[j], 4)
-                entry["combined"] = round(combined[j], 4)
-                if row.click is not None:
-                    entry["click"] = round(row.click[j], 4)
+            scored = score_entries(scores[i], self.config.alpha)
+            for entry, values in zip(entries, scored, strict=True):
+                entry.update(values)
             if self.config.rerank != "none":
-                order = rerank(row, by=self.config.rerank, alpha=self.config.alpha)
+                order = rerank(scores[i], by=self.config.rerank, alpha=self.config.alpha)
         ranked = [entries[j] for j in order]
         record: dict[str, Any] = {
             "index": request.index,

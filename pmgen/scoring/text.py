@@ -19,32 +19,25 @@ vector, so its cosine similarities are 0, and for click scoring no text sentence
 (an all-False mask). :meth:`TextScorer.score` embeds a whole batch, deduplicated, in
 one ``encode_sentences`` call.
 
-Reranking (:func:`rerank`) orders candidates by PMG's criterion
-``alpha * log(p) + (1 - alpha) * log(f)`` (:func:`combined_score`), by click score, or
-keeps their order. PMG's scores are probabilities; cosine similarities lie in
-[-1, 1], so each is first mapped to ``(s + 1) / 2`` and clamped into ``[1e-6, 1]``,
-which keeps the log finite and keeps the order of each similarity.
+Reranking by these scores is :mod:`pmgen.scoring.ranking`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 
 from pmgen.features.text import MAX_SENTENCES, split_sentences
+from pmgen.scoring.ranking import as_floats, combined_score
 
 if TYPE_CHECKING:
     from pmgen.features.text import SentenceEncoder
     from user_models.m2se import M2SE
-
-SIMILARITY_EPS = 1e-6  # lower clamp of a mapped similarity, so log() stays finite
 
 
 # ----------------------------------------------------------------------------- results
@@ -98,87 +91,6 @@ class CandidateScores:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CandidateScores:
         return cls(data["personalization"], data["fidelity"], data.get("click"))
-
-
-# --------------------------------------------------------------------------- reranking
-
-
-class RerankBy(str, Enum):
-    """What :func:`rerank` orders candidates by."""
-
-    PMG = "pmg"  # alpha * log(p) + (1 - alpha) * log(f), PMG's selection criterion
-    CLICK = "click"  # the user encoder's click score
-    NONE = "none"  # the order the generator produced
-
-    def __str__(self) -> str:  # the value, in f-strings and messages, on every Python
-        return self.value
-
-
-def _check_alpha(alpha: float) -> float:
-    alpha = float(alpha)
-    if not 0.0 <= alpha <= 1.0:  # also rejects NaN
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    return alpha
-
-
-def _log_unit(similarity: float) -> float:
-    """log of a cosine similarity mapped from [-1, 1] to (0, 1]: (s + 1) / 2, clamped."""
-    return math.log(min(max((similarity + 1.0) / 2.0, SIMILARITY_EPS), 1.0))
-
-
-def _floats(values: float | Sequence[float] | torch.Tensor) -> float | list[float]:
-    if isinstance(values, torch.Tensor):
-        return values.tolist()
-    if isinstance(values, int | float):
-        return float(values)
-    return [float(v) for v in values]
-
-
-def combined_score(
-    personalization: float | Sequence[float] | torch.Tensor,
-    fidelity: float | Sequence[float] | torch.Tensor,
-    alpha: float = 0.5,
-) -> float | list[float]:
-    """PMG's ``alpha * log(p) + (1 - alpha) * log(f)`` of cosine similarities p and f.
-
-    Each similarity s is mapped to ``(s + 1) / 2`` and clamped into ``[1e-6, 1]``
-    first (see the module docstring). A float for one pair, a list for sequences.
-    """
-    alpha = _check_alpha(alpha)
-    p, f = _floats(personalization), _floats(fidelity)
-    if isinstance(p, float) and isinstance(f, float):
-        return alpha * _log_unit(p) + (1.0 - alpha) * _log_unit(f)
-    if isinstance(p, float) or isinstance(f, float) or len(p) != len(f):
-        raise ValueError("personalization and fidelity must both be scalars or equal-length")
-    return [alpha * _log_unit(a) + (1.0 - alpha) * _log_unit(b) for a, b in zip(p, f, strict=True)]
-
-
-def rerank(scores: CandidateScores, by: RerankBy | str = "pmg", alpha: float = 0.5) -> list[int]:
-    """Candidate indices, best first. Ties keep the generator's order.
-
-    ``by="pmg"``: :func:`combined_score` with ``alpha`` (1 = personalization only,
-    0 = fidelity only); ``by="click"``: the click score (ValueError when the scores
-    have none); ``by="none"``: the original order.
-    """
-    alpha = _check_alpha(alpha)
-    try:
-        mode = RerankBy(by)
-    except ValueError:
-        choices = ", ".join(m.value for m in RerankBy)
-        raise ValueError(f"cannot rerank by {by!r}: choose one of {choices}") from None
-    order = list(range(len(scores)))
-    if mode is RerankBy.NONE:
-        return order
-    if mode is RerankBy.CLICK:
-        if scores.click is None:
-            raise ValueError(
-                "cannot rerank by click: these scores have no click scores "
-                "(score the candidates with a ClickScorer and an M2SE encoder)"
-            )
-        key = scores.click
-    else:
-        key = scores.combined(alpha)
-    return sorted(order, key=lambda i: -key[i])
 
 
 # ------------------------------------------------------------------------ text scorer
@@ -282,7 +194,7 @@ class TextScorer:
         for i, (cand, body, hist) in enumerate(spans):
             click = None
             if clicks is not None:
-                click = _floats(clicks[i])
+                click = as_floats(clicks[i])
             personal = None
             if hist.stop > hist.start:
                 personal = (emb[cand] @ centroid(emb[hist])).tolist()

@@ -457,7 +457,7 @@ class Studio:
         from pmgen.config import CoverConfig, CoverMethod
         from pmgen.covers.job import CoverWriter
         from pmgen.headlines.requests import HeadlineRequest
-        from pmgen.scoring.text import RerankBy
+        from pmgen.scoring.ranking import RerankBy
 
         # 1. check inputs
         article, history, method = self._inputs(
@@ -516,36 +516,21 @@ class Studio:
         history: History,
         words: list[str],
         article: Article,
-        rerank: str,
+        rerank_by: str,
         alpha: float,
     ) -> tuple[list[dict[str, float]], list[int]]:
         """Per image its scores, and the order best first."""
-        from pmgen.scoring.text import combined_score
-        from pmgen.scoring.text import rerank as order_by
+        from pmgen.scoring.ranking import rerank, score_entries
 
         scores = self.score(images, None, article, history=history, keywords=words)
         if scores is None:
-            if rerank != "none":
+            if rerank_by != "none":
                 raise ValueError(
-                    f"rerank {rerank!r} needs image scores: set up a scorer (scorer='auto') "
+                    f"rerank {rerank_by!r} needs image scores: set up a scorer (scorer='auto') "
                     "and give the user history images or keywords"
                 )
             return [{} for _ in images], list(range(len(images)))
-        entries = []
-        for j in range(len(images)):
-            entry = {
-                "personalization": round(scores.personalization[j], 4),
-                "fidelity": round(scores.fidelity[j], 4),
-                "combined": round(
-                    combined_score(scores.personalization[j], scores.fidelity[j], alpha), 4
-                ),
-            }
-            for name in ("cps", "cpis"):
-                values = getattr(scores, name)
-                if values is not None:
-                    entry[name] = round(values[j], 4)
-            entries.append(entry)
-        return entries, order_by(scores, by=rerank, alpha=alpha)
+        return score_entries(scores, alpha), rerank(scores, by=rerank_by, alpha=alpha)
 
     # -- scores ----------------------------------------------------------------------
     @_one_at_a_time
