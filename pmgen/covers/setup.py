@@ -6,9 +6,10 @@ import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from pmgen.config import Background, CoverConfig, CoverMethod
+from pmgen.config import CoverConfig
 from pmgen.covers.job import CoverWriter
 from pmgen.data.catalogue import Item
+from pmgen.features.image import DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED
 from pmgen.headlines.setup import DEFAULT_LLM, DEFAULT_TEXT_MODEL, job_device
 from pmgen.run_fingerprint import RunFingerprint
 
@@ -82,8 +83,8 @@ def build_cover_writer(
     lora_weights: Sequence[float] | None = None,
     projector: str | Path | None = None,
     scorer: str = "auto",
-    clip_model: str = "ViT-B-32",
-    clip_pretrained: str | None = "openai",
+    clip_model: str = DEFAULT_CLIP_MODEL,
+    clip_pretrained: str | None = DEFAULT_CLIP_PRETRAINED,
     text_model: str = DEFAULT_TEXT_MODEL,
     headlines: str | Path | None = None,
     llm: str | None = DEFAULT_LLM,
@@ -91,85 +92,32 @@ def build_cover_writer(
     dtype: str = "float32",
     device: str | None = None,
 ) -> CoverWriter:
-    """Everything the cover job needs. ``scorer``: auto (CLIP, else image words) | clip |
-    words | none. Keywords come from the headlines file when it has them, else from the
-    LLM (``llm=None``: no keywords)."""
-    from pipelines.poster import PosterComposer
-    from pipelines.soft_prompt import SoftPromptProjector
+    """Everything the cover job needs, assembled by a :class:`~pmgen.studio.Studio`.
+    ``scorer``: auto (CLIP, else image words) | clip | words | none. Keywords come from the
+    headlines file when it has them, else from the LLM (``llm=None``: no keywords); the
+    encoder and the cover projector from ``workdir`` when soft tokens need them."""
+    from pmgen.config import ModelsConfig
+    from pmgen.studio import Studio
+    from pmgen.users import load_user_encoder
 
-    background = Background(config.background)
-    method = CoverMethod(config.method)
-    device = job_device(device)
-    models: dict[str, str] = {}
-    # 1. the generator
-    cover_pipeline = None
-    if sd_model is not None:
-        cover_pipeline = load_cover_pipeline(sd_model, loras, lora_weights, dtype).to(device)
-        models["generator"] = str(sd_model) + "".join(f" + LoRA {lora}" for lora in loras)
-    elif background is Background.GENERATE:
-        raise ValueError("background 'generate' needs --sd-model (a Stable Diffusion id or folder)")
-    generating = cover_pipeline is not None and background in (Background.AUTO, Background.GENERATE)
-    if not generating:
-        models["generator"] = "none: the item's own image, or a plain field in the user's palette"
-    # 2. the user: encoder and soft-token projector
-    user_encoder = soft_projector = None
-    if generating and method.uses_soft:
-        from pmgen.users import load_user_encoder
+    def encoder():
+        return load_user_encoder(workdir, items) if workdir is not None else None
 
-        if workdir is None:
-            raise ValueError(f"method {method.value!r} needs --workdir (the trained user encoder)")
-        user_encoder = load_user_encoder(workdir, items)
-        projector = projector or default_cover_projector(workdir)
-        if projector is None:
-            raise FileNotFoundError(
-                f"method {method.value!r} needs a cover projector: none under {workdir}; run "
-                "`pmgen train-projector --target cover` or pass --projector (or --method keywords)"
-            )
-        soft_projector = SoftPromptProjector.from_pretrained(projector).eval().to(device)
-        models["projector"] = str(projector)
-    # 3. headlines and keywords
-    texts: dict[tuple[str, str], str] = {}
-    stored_keywords: dict[str, list[str]] = {}
-    if headlines is not None:
-        texts, stored_keywords = read_headlines(headlines)
-    keywords = None
-    if stored_keywords:
-
-        def keywords(users: list[str], histories: list[list[str]]) -> list[list[str]]:
-            return [stored_keywords.get(u, []) for u in users]
-
-    elif llm is not None and num_keywords > 0:
-        from pipelines.headline import HeadlinePipeline
-        from pmgen.headlines.signals import KeywordCache
-
-        keyword_llm = HeadlinePipeline.from_pretrained(llm, dtype=dtype)
-        keyword_llm.model.to(device)
-        cache = KeywordCache(keyword_llm, num_keywords)
-        keywords = cache.keywords
-        models["keywords"] = str(llm)
-    # 4. the scorer
-    image_scorer = None
-    if scorer != "none":
-        from pmgen.scoring.image_words import resolve_image_scorer
-
-        image_scorer = resolve_image_scorer(
-            scorer, clip_model, clip_pretrained, text_model, device=device
-        )
-        models["scorer"] = repr(image_scorer)
-    elif config.rerank != "none":
-        raise ValueError("--scorer none needs --rerank none (nothing to rank by)")
-    return CoverWriter(
-        config,
-        out_dir,
-        items,
-        composer=PosterComposer(),
-        cover_pipeline=cover_pipeline if generating else None,
-        image_scorer=image_scorer,
-        keywords=keywords,
-        user_encoder=user_encoder,
-        projector=soft_projector,
-        headlines=texts,
-        models=models,
+    if projector is None and workdir is not None:
+        projector = default_cover_projector(workdir)
+    models = ModelsConfig(
+        llm=None if llm is None else str(llm), sd_model=None if sd_model is None else str(sd_model),
+        cover_lora_weights=list(lora_weights or []) if lora_weights else [],
+        scorer=scorer, clip_model=clip_model, clip_pretrained=clip_pretrained,
+        text_model=text_model, dtype=dtype,
+    )  # fmt: skip
+    studio = Studio(
+        items, models, user_encoder=encoder, cover_projector=projector, cover_loras=loras,
+        device=job_device(device),
+    )  # fmt: skip
+    texts, stored_keywords = read_headlines(headlines) if headlines is not None else ({}, {})
+    return studio.cover_writer(
+        config, out_dir, headlines=texts, keywords=stored_keywords, num_keywords=num_keywords
     )
 
 

@@ -108,40 +108,36 @@ def build_headline_writer(
     dtype: str = "float32",
     device: str | None = None,
 ) -> HeadlineWriter:
-    """Everything a job needs. The user encoder (for soft prompts and click scores) and a
-    trained projector are taken from ``workdir`` when not named; a method or rerank that
-    needs one that is missing is a clear error."""
-    from pipelines.headline import HeadlinePipeline, PersonalizationMethod
-    from pmgen.features import SentenceEncoder
-    from pmgen.scoring.text import ClickScorer, TextScorer
+    """Everything a job needs, assembled by a :class:`~pmgen.studio.Studio`. The user
+    encoder (for soft prompts and click scores) and a trained projector are taken from
+    ``workdir`` when not named; a method or rerank that needs one that is missing is a
+    clear error."""
+    from pipelines.headline import PersonalizationMethod
+    from pmgen.config import ModelsConfig
+    from pmgen.studio import Studio
     from pmgen.users import default_encoder_dir, load_user_encoder
-    from user_models.m2se import M2SE
 
     method = PersonalizationMethod(config.method)
     needs_encoder = method.uses_soft or config.rerank == "click"
     projector, lora = projector_and_lora(config, workdir, projector, lora)
-    pipeline = HeadlinePipeline.from_pretrained(llm, projector=projector, dtype=dtype, lora=lora)
-    device = job_device(device)
-    pipeline.to(device)
-    sentence_encoder = SentenceEncoder(text_model, device=device)
-    user_encoder = None
+    encoder = None
     if workdir is not None and items is not None:
         try:
-            directory = encoder_dir or default_encoder_dir(workdir)
+            directory = Path(encoder_dir) if encoder_dir else default_encoder_dir(workdir)
         except FileNotFoundError:
             if needs_encoder:
                 raise
             directory = None
         if directory is not None:
-            user_encoder = load_user_encoder(workdir, items, directory)
+            encoder = load_user_encoder(workdir, items, directory)
     elif needs_encoder:
         raise ValueError(
             f"method {method.value!r} / rerank {config.rerank!r} needs a trained user encoder: "
             "pass the workdir it was trained in and the catalogue (news/items file)"
         )
-    click_scorer = None
-    if user_encoder is not None and isinstance(user_encoder.model, M2SE):
-        click_scorer = ClickScorer(user_encoder.model, sentence_encoder)
-    return HeadlineWriter(
-        pipeline, config, TextScorer(sentence_encoder), user_encoder, click_scorer
-    )
+    studio = Studio(
+        items or {}, ModelsConfig(llm=str(llm), text_model=text_model, dtype=dtype),
+        user_encoder=encoder, headline_projector=projector, headline_lora=lora,
+        device=job_device(device),
+    )  # fmt: skip
+    return studio.headline_writer(config)

@@ -14,13 +14,13 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
 from pipelines.errors import ModelUnavailableError
 from pmgen import paths
-from pmgen.config import ModelsConfig
+from pmgen.config import CoverConfig, HeadlineConfig, ModelsConfig
 from pmgen.data.catalogue import Item
 from pmgen.studio import folder as layout
 from pmgen.studio.inputs import Article, ImageSource, User
@@ -31,6 +31,10 @@ from pmgen.studio.outputs import (
     HeadlineResult,
     PosterResult,
 )
+
+if TYPE_CHECKING:
+    from pmgen.covers.job import CoverWriter
+    from pmgen.headlines.job import HeadlineWriter
 
 logger = logging.getLogger(__name__)
 
@@ -102,13 +106,18 @@ class Studio:
         self._load_user_encoder: Callable[[], Any] | None = (
             user_encoder if callable(user_encoder) else None
         )
+        self.device = str(device)  # where the models this Studio loads run
         projectors = []
-        for projector in (headline_projector, cover_projector):
+        self.sources: dict[str, str] = {}  # folders components were loaded from, by role
+        for role, projector in (("headline projector", headline_projector),
+                                ("cover projector", cover_projector)):  # fmt: skip
             if projector is not None and not isinstance(projector, SoftPromptProjector):
+                self.sources[role] = str(projector)
                 projector = SoftPromptProjector.from_pretrained(projector)
-            projectors.append(None if projector is None else projector.eval())
+            projectors.append(None if projector is None else projector.eval().to(self.device))
         self.headline_projector, self.cover_projector = projectors
-        self.headline_lora = None if headline_lora is None else Path(headline_lora)
+        # a peft folder, or "auto" / "none" (see HeadlinePipeline.from_pretrained)
+        self.headline_lora = headline_lora
         self.cover_loras = [Path(p) for p in cover_loras]
         self._headline_pipeline = headline_pipeline
         self._cover_pipeline = cover_pipeline
@@ -118,7 +127,6 @@ class Studio:
         self._headline_writers: dict[tuple, Any] = {}
         self._keyword_caches: dict[int, Any] = {}
         self._lock = threading.RLock()
-        self.device = str(device)  # where the models this Studio loads run
 
     # -- loading ---------------------------------------------------------------------
     @classmethod
@@ -211,7 +219,7 @@ class Studio:
 
             if self.config.llm is None:
                 raise _not_configured("headline LLM", "llm", "any causal LM")
-            options = {"lora": self.headline_lora} if self.headline_lora else {}
+            options = {"lora": self.headline_lora} if self.headline_lora is not None else {}
             self._headline_pipeline = HeadlinePipeline.from_pretrained(
                 self.config.llm, projector=self.headline_projector, dtype=self.config.dtype,
                 **options,
@@ -358,7 +366,7 @@ class Studio:
             seed=seed,
         )  # fmt: skip
         # 2. the writer the batch job uses, for this configuration
-        writer = self._headline_writer(config)
+        writer = self.headline_writer(config)
         request = HeadlineRequest(
             0, user.key, article.text, item_id=article.item_id, category=article.category,
             history_ids=history.ids, history_titles=history.titles,
@@ -387,8 +395,9 @@ class Studio:
             history_titles_used=record.get("history_titles_used", []), user_id=user.key,
         )  # fmt: skip
 
-    def _headline_writer(self, config):
-        """One HeadlineWriter per configuration, kept: its title and keyword caches persist."""
+    def headline_writer(self, config: HeadlineConfig) -> HeadlineWriter:
+        """The batch job's writer for ``config`` over this Studio's models (one per
+        configuration, kept: its title and keyword caches persist)."""
         from pmgen.headlines.job import HeadlineWriter
         from user_models.m2se import M2SE
 
@@ -428,6 +437,78 @@ class Studio:
             self._keyword_caches[num_keywords] = KeywordCache(self.headline_pipeline, num_keywords)
         return self._keyword_caches[num_keywords]
 
+    def cover_writer(
+        self,
+        config: CoverConfig,
+        out_dir: str | Path,
+        *,
+        headlines: Mapping[tuple[str, str], str] | None = None,
+        keywords: Mapping[str, list[str]] | None = None,
+        num_keywords: int = 5,
+        items: Mapping[str, Item] | None = None,
+    ) -> CoverWriter:
+        """The batch job's writer for ``config`` over this Studio's models: Stable Diffusion
+        where ``sd_model`` is set (and the background may be generated), the encoder and the
+        cover projector for soft tokens, preference keywords (``keywords`` by user, else
+        written by the LLM), the image scorer. ``headlines`` are the texts set on the
+        posters, by (user, item); ``items`` the catalogue (default: this Studio's). Records
+        name the models in ``models``."""
+        from pipelines.poster import PosterComposer
+        from pmgen.config import Background, CoverMethod
+        from pmgen.covers.job import CoverWriter
+
+        background, method = Background(config.background), CoverMethod(config.method)
+        models: dict[str, str] = {}
+        cover_pipeline = None
+        if self.config.sd_model is not None:
+            cover_pipeline = self.cover_pipeline
+            loras = "".join(f" + LoRA {lora}" for lora in self.cover_loras)
+            models["generator"] = self.config.sd_model + loras
+        elif background is Background.GENERATE:
+            raise ValueError(
+                "background 'generate' needs --sd-model (a Stable Diffusion id or folder)"
+            )
+        generating = cover_pipeline is not None and background in (
+            Background.AUTO,
+            Background.GENERATE,
+        )
+        if not generating:
+            models["generator"] = (
+                "none: the item's own image, or a plain field in the user's palette"
+            )
+        user_encoder = projector = None
+        if generating and method.uses_soft:
+            user_encoder, projector = self.user_encoder, self.cover_projector
+            if user_encoder is None:
+                raise ValueError(
+                    f"method {method.value!r} needs --workdir (the trained user encoder)"
+                )
+            if projector is None:
+                raise FileNotFoundError(
+                    f"method {method.value!r} needs a cover projector: run `pmgen train-projector "
+                    "--target cover` or pass --cover-projector (or --method keywords)"
+                )
+            models["projector"] = self.sources.get("cover projector", "given")
+        write_keywords = None
+        if keywords:
+
+            def write_keywords(users: list[str], histories: list[list[str]]) -> list[list[str]]:
+                return [list(keywords.get(u, [])) for u in users]
+
+        elif self.config.llm is not None and num_keywords > 0:
+            write_keywords = self._keywords(num_keywords).keywords
+            models["keywords"] = self.config.llm
+        if self.image_scorer is not None:
+            models["scorer"] = repr(self.image_scorer)
+        elif config.rerank != "none":
+            raise ValueError("--scorer none needs --rerank none (nothing to rank by)")
+        return CoverWriter(
+            config, out_dir, self.items if items is None else items, composer=PosterComposer(),
+            cover_pipeline=cover_pipeline if generating else None,
+            image_scorer=self.image_scorer, keywords=write_keywords, user_encoder=user_encoder,
+            projector=projector, headlines=headlines, models=models,
+        )  # fmt: skip
+
     @_one_at_a_time
     def cover(
         self,
@@ -455,7 +536,6 @@ class Studio:
         possible, else keywords. Candidate j has seed 1000 * seed + j.
         """
         from pmgen.config import CoverConfig, CoverMethod
-        from pmgen.covers.job import CoverWriter
         from pmgen.headlines.requests import HeadlineRequest
         from pmgen.scoring.ranking import RerankBy
 
@@ -464,7 +544,7 @@ class Studio:
             article, user, method, COVER_METHODS, self.cover_projector, "keywords"
         )
         RerankBy(rerank)
-        pipeline = self.cover_pipeline  # a clear error when no SD model is set up
+        self.cover_pipeline  # noqa: B018 - a clear error when no SD model is set up
         words = self.keywords(user) if CoverMethod(method).uses_keywords else []
         if CoverMethod(method).uses_keywords and not words:
             raise ValueError(
@@ -488,11 +568,7 @@ class Studio:
         items = {**self.items, ARTICLE_ITEM_ID: Item(
             ARTICLE_ITEM_ID, title=subject, body=article.text, category=article.category or ""
         )}  # fmt: skip
-        writer = CoverWriter(
-            config, Path("."), items, cover_pipeline=pipeline,
-            keywords=lambda users, histories: [words for _ in users],
-            user_encoder=self.user_encoder, projector=self.cover_projector,
-        )  # fmt: skip
+        writer = self.cover_writer(config, Path("."), num_keywords=0, items=items)
         request = HeadlineRequest(
             0, user.key, article.text, item_id=ARTICLE_ITEM_ID, history_ids=history.ids,
             history_titles=history.titles,
@@ -712,8 +788,11 @@ class Studio:
         if self.cover_projector is not None:
             self.cover_projector.save_pretrained(directory / paths.STUDIO_COVER_PROJECTOR_DIR)
         loras = directory / paths.STUDIO_LORAS_DIR
-        if self.headline_lora is not None:
-            layout.copy_lora(self.headline_lora, loras / "headline")
+        if self.headline_lora is not None and str(self.headline_lora).lower() not in (
+            "auto",
+            "none",
+        ):  # a folder of its own (auto resolves to the adapter pmgen ships again on load)
+            layout.copy_lora(Path(self.headline_lora), loras / "headline")
         for i, lora in enumerate(self.cover_loras):
             layout.copy_lora(lora, loras / f"cover-{i}")
         self.config.save(directory / paths.STUDIO_CONFIG_FILE)
