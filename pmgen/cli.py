@@ -241,15 +241,6 @@ def _fail(error: Exception) -> None:
     raise typer.Exit(1)
 
 
-def _echo_unknown_history(summary) -> None:
-    """One line when rows named history items their catalogue lacks (kept, ids left out)."""
-    if summary.unknown_history_ids:
-        log.warning(
-            f"{summary.unknown_history_ids} history ids in {summary.rows_with_unknown_history} "
-            "rows are not in the catalogue: left out of those histories, the rows kept"
-        )
-
-
 @app.command()
 def features(
     data: DataOpt = None,
@@ -534,120 +525,26 @@ def headlines_command(
     `accelerate launch --num_processes N -m pmgen headlines ...` the rows are
     split across processes and merged into --out in input order.
     """
-    from pmgen.config import HeadlineConfig
-    from pmgen.headlines import requests as req
-    from pmgen.headlines.job import run_headline_job
-    from pmgen.headlines.setup import build_headline_writer, headline_fingerprint
-    from pmgen.jobs import check_before_models
+    from pmgen.batch import BatchInputs, report_finished, write_headlines
     from user_models.runtime import process_state
 
     state = process_state()
     try:
-        if news is not None and users is None:
-            raise ValueError("--items needs --users (the rows to write headlines for)")
-        bundled = _default_data()
-        users_path = users or bundled / "users.jsonl"
-        fmt = (
-            req.detect_request_format(users_path)
-            if data_format == "auto"
-            else req.RequestFormat(data_format)
-        )
-        news_path = news or (bundled / "items.jsonl" if users is None else None)
-        if fmt is req.RequestFormat.NEWSCATEGORY:
-            news_path = news or users_path  # the file is its own catalogue
-        if news_path is None and fmt is not req.RequestFormat.LAMP:
-            raise ValueError(f"--users in {fmt.value} format needs --items (the item catalogue)")
-        items = _catalogue(
-            news_path, fmt, skip_invalid, state.is_main_process and news_path != users_path
-        )
+        inputs = BatchInputs(users, news, data_format, lamp_outputs, split, None, skip_invalid)
         config = HeadlineConfig(
-            method=method,
-            num_candidates=num_candidates,
-            do_sample=sample,
-            max_new_tokens=max_new_tokens,
-            batch_size=batch_size,
-            rerank=rerank,
-            alpha=alpha,
-            num_titles=num_titles,
-            num_keywords=num_keywords,
-            seed=seed,
-        )
-
-        def requests(report):
-            return req.iter_requests(
-                users_path, fmt, items, report, lamp_outputs, split=split.value
-            )
-
-        fingerprint = headline_fingerprint(
-            config,
-            {"users": users_path, "news": news_path, "lamp_outputs": lamp_outputs},
-            {"format": fmt.value, "split": split.value},
-            llm=llm,
-            workdir=workdir,
-            projector=projector,
-            lora=lora,
-            text_model=text_model,
-            dtype=dtype,
-        )
-        check_before_models(
-            out,
-            requests,
-            users_path,
-            skip_invalid=skip_invalid,
-            fingerprint=fingerprint,
-            overwrite=overwrite,
-        )
-        writer = build_headline_writer(
-            config,
-            llm=llm,
-            workdir=workdir,
-            items=items if fmt is not req.RequestFormat.LAMP else None,
-            projector=projector,
-            lora=lora,
-            text_model=text_model,
-            dtype=dtype,
-        )
-        if state.is_main_process:
-            adapter = writer.pipeline.lora
-            log.info(f"headline LoRA: {adapter if adapter is not None else 'none'}")
-        summary = run_headline_job(
-            requests,
-            out,
-            writer,
-            skip_invalid=skip_invalid,
-            progress=state.is_local_main_process,
-            state=state,
-            fingerprint=fingerprint,
-            overwrite=overwrite,
-        )
+            method=method, num_candidates=num_candidates, do_sample=sample,
+            max_new_tokens=max_new_tokens, batch_size=batch_size, rerank=rerank, alpha=alpha,
+            num_titles=num_titles, num_keywords=num_keywords, seed=seed,
+        )  # fmt: skip
+        models = ModelsConfig(llm=llm, text_model=text_model, dtype=dtype)
+        result = write_headlines(
+            out, inputs, config, models, workdir=workdir, projector=projector, lora=lora,
+            overwrite=overwrite, state=state,
+        )  # fmt: skip
     except USER_ERRORS as error:
         _fail(error)
     if state.is_main_process:
-        log.info(
-            f"wrote {summary.written} rows in {summary.seconds:.0f} s "
-            f"({summary.rows_per_second:.2f} rows/s; {summary.already_done} were already done); "
-            f"{out} has {summary.total_rows} rows"
-        )
-        _echo_unknown_history(summary)
-        if summary.report.num_skipped:
-            log.warning(f"skipped: {summary.report.summary()}")
-
-
-def _catalogue(path: Path | None, fmt, skip_invalid: bool, echo: bool = True) -> dict:
-    """The items of the catalogue file ``path`` (none for LaMP-4); an empty one is an error.
-    Rows skipped in it are counted and said (``echo``), as the requests' are."""
-    from pmgen.data.errors import ReadReport, no_rows_error
-    from pmgen.headlines import requests as req
-
-    if path is None:
-        return {}
-    report = ReadReport(skip_invalid=skip_invalid)
-    items = req.read_catalogue(path, fmt, report)
-    if not items and fmt is not req.RequestFormat.LAMP:
-        raise no_rows_error(path, report)
-    if echo and report.num_skipped:
-        log.warning(f"skipped in {path}: {report.summary()}")
-    return items
+        report_finished(result.summary, out)
 
 
 @app.command("covers")
@@ -734,117 +631,33 @@ def covers_command(
     covers.jsonl; --overwrite starts afresh). Under `accelerate launch
     --num_processes N -m pmgen covers ...` the rows are split across processes.
     """
-    from pmgen.config import CoverConfig
-    from pmgen.covers.job import run_cover_job
-    from pmgen.covers.setup import build_cover_writer, cover_fingerprint, default_cover_projector
-    from pmgen.headlines import requests as req
-    from pmgen.jobs import check_before_models
+    from pmgen.batch import BatchInputs, make_covers, report_finished
     from pmgen.paths import COVER_RECORDS_FILE
-    from pmgen.users import trained_encoder_dir
     from user_models.runtime import process_state
 
     state = process_state()
     try:
-        if items_path is not None and users is None:
-            raise ValueError("--items needs --users (the rows to make covers for)")
-        bundled = _default_data()
-        users_path = users or bundled / "users.jsonl"
-        fmt = (
-            req.detect_request_format(users_path)
-            if data_format == "auto"
-            else req.RequestFormat(data_format)
-        )
-        if fmt is req.RequestFormat.LAMP:
-            raise ValueError("LaMP-4 rows have no item catalogue with images: use pens/mind/pmgen")
-        catalogue = items_path or (bundled / "items.jsonl" if users is None else None)
-        if catalogue is None:
-            raise ValueError(f"--users in {fmt.value} format needs --items (the catalogue)")
-        items = _catalogue(catalogue, fmt, skip_invalid, state.is_main_process)
+        inputs = BatchInputs(users, items_path, data_format, skip_invalid=skip_invalid)
         config = CoverConfig(
-            layout=layout,
-            size=size,
-            background=background,
-            method=method,
-            num_candidates=num_candidates,
-            num_inference_steps=steps,
-            guidance_scale=guidance_scale,
-            image_size=image_size,
-            style=style,
-            rerank=rerank,
-            alpha=alpha,
-            batch_size=batch_size,
-            seed=seed,
-        )
-
-        def requests(report):
-            return req.iter_requests(users_path, fmt, items, report)
-
-        fingerprint = cover_fingerprint(
-            config,
-            {"users": users_path, "items": catalogue, "headlines": headlines},
-            {"format": fmt.value, "scorer": scorer, "num_keywords": num_keywords},
-            {
-                "sd_model": sd_model,
-                "projector": projector or (workdir and default_cover_projector(workdir)),
-                "user_encoder": trained_encoder_dir(workdir),
-                "clip_model": clip_model,
-                "clip_pretrained": clip_pretrained,
-                "text_model": text_model,
-                "llm": llm,
-            },
-            loras=lora or [],
-            lora_weights=lora_weight,
-            dtype=dtype,
-        )
-        check_before_models(
-            out / COVER_RECORDS_FILE,
-            requests,
-            users_path,
-            skip_invalid=skip_invalid,
-            fingerprint=fingerprint,
-            overwrite=overwrite,
-        )
-        writer = build_cover_writer(
-            config,
-            out,
-            items,
-            workdir=workdir,
-            sd_model=sd_model,
-            loras=lora or [],
-            lora_weights=lora_weight or None,
-            projector=projector,
-            scorer=scorer,
-            clip_model=clip_model,
-            clip_pretrained=clip_pretrained,
-            text_model=text_model,
-            headlines=headlines,
-            llm=llm,
-            num_keywords=num_keywords,
-            dtype=dtype,
-        )
-        if state.is_main_process:
-            for role, name in writer.models.items():
-                log.info(f"{role}: {name}")
-        summary = run_cover_job(
-            requests,
-            writer,
-            skip_invalid=skip_invalid,
-            progress=state.is_local_main_process,
-            state=state,
-            fingerprint=fingerprint,
-            overwrite=overwrite,
-        )
+            layout=layout, size=size, background=background, method=method,
+            num_candidates=num_candidates, num_inference_steps=steps,
+            guidance_scale=guidance_scale, image_size=image_size, style=style, rerank=rerank,
+            alpha=alpha, batch_size=batch_size, seed=seed,
+        )  # fmt: skip
+        models = ModelsConfig(
+            llm=llm, sd_model=sd_model, cover_lora_weights=list(lora_weight or []),
+            scorer=scorer, clip_model=clip_model, clip_pretrained=clip_pretrained,
+            text_model=text_model, dtype=dtype,
+        )  # fmt: skip
+        result = make_covers(
+            out, inputs, config, models, cover_loras=list(lora or []), workdir=workdir,
+            projector=projector, headlines=headlines, num_keywords=num_keywords,
+            overwrite=overwrite, state=state,
+        )  # fmt: skip
     except USER_ERRORS as error:
         _fail(error)
     if state.is_main_process:
-        log.info(
-            f"wrote {summary.written} posters in {summary.seconds:.0f} s "
-            f"({summary.rows_per_second:.2f} rows/s; {summary.already_done} were already done); "
-            f"{out / COVER_RECORDS_FILE} has {summary.total_rows} rows"
-        )
-        _echo_unknown_history(summary)
-        if summary.report.num_skipped:
-            log.warning(f"skipped: {summary.report.summary()}")
+        report_finished(result.summary, out / COVER_RECORDS_FILE, "posters")
 
 
 SdModelOpt = Annotated[

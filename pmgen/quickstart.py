@@ -117,40 +117,25 @@ def write_sample_headlines(
     """Headlines (explicit signals, 4 sampled candidates, PMG rerank, click scores from
     the MP4SR encoder) into ``headlines.jsonl`` and a readable ``headlines.md``; the models
     it used go into ``run``."""
+    from pmgen.batch import BatchInputs, write_headlines
     from pmgen.config import HeadlineConfig
-    from pmgen.data.errors import ReadReport
-    from pmgen.data.sample import sample_dir
-    from pmgen.headlines import requests as req
-    from pmgen.headlines.job import run_headline_job
     from pmgen.headlines.output import read_records
-    from pmgen.headlines.setup import DEFAULT_LLM, build_headline_writer, headline_fingerprint
     from pmgen.headlines.summary import CHOICES, summarize_file
-    from pmgen.run_fingerprint import recorded_same_run
 
-    users = sample_dir() / "users.jsonl"
-    items = req.read_catalogue(sample_dir() / "items.jsonl", req.RequestFormat.PMGEN, ReadReport())
     config = HeadlineConfig(method="explicit", rerank="pmg", batch_size=batch_size)
-    writer = build_headline_writer(config, llm=DEFAULT_LLM, workdir=workdir, items=items)
+    out = workdir / QUICKSTART_HEADLINES_FILE
+    # the quickstart's own output: rows of an earlier run with other models are redone
+    result = write_headlines(
+        out, BatchInputs(limit=limit), config, workdir=workdir, redo_changed=True
+    )
     if run is not None:
         from pipelines.models import resolve_causal_lm
 
-        source = resolve_causal_lm(DEFAULT_LLM).source.value
-        run.models["headline LLM"] = f"{DEFAULT_LLM} ({source})"
-    out = workdir / QUICKSTART_HEADLINES_FILE
-
-    def requests(report):
-        rows = req.iter_requests(users, req.RequestFormat.PMGEN, items, report)
-        return (r for r in rows if limit is None or r.index < limit)
-
-    fingerprint = headline_fingerprint(
-        config, {"users": users, "items": sample_dir() / "items.jsonl"}, workdir=workdir
-    )
-    # the quickstart's own output: rows of an earlier run with other models are redone
-    fresh = not recorded_same_run(out, fingerprint)
-    summary = run_headline_job(requests, out, writer, fingerprint=fingerprint, overwrite=fresh)
-    log.info(
-        f"      {summary.written} headlines written ({summary.rows_per_second:.2f}/s) to {out}"
-    )
+        llm = result.models["headline LLM"]
+        run.models["headline LLM"] = f"{llm} ({resolve_causal_lm(llm).source.value})"
+    summary = result.summary
+    rate = f"{summary.rows_per_second:.2f}/s"
+    log.info(f"      {summary.written} headlines written ({rate}) to {out}")
     scores = {by: summarize_file(out, by).to_dict() for by in CHOICES}
     lines = [
         "| user | held-out item's title | generated headline | personalization | fidelity "
@@ -180,44 +165,25 @@ def write_sample_posters(
     ``sd_model`` is given), scored and described in ``posters/covers.jsonl`` and
     ``posters.md``. Says which models it used and which it could not load (and records
     them in ``run``)."""
-    from pmgen.config import CoverConfig
-    from pmgen.covers.job import run_cover_job
-    from pmgen.covers.setup import build_cover_writer, cover_fingerprint
-    from pmgen.data.errors import ReadReport
-    from pmgen.data.sample import sample_dir
-    from pmgen.headlines import requests as req
+    from pmgen.batch import BatchInputs, make_covers
+    from pmgen.config import CoverConfig, ModelsConfig
     from pmgen.headlines.output import read_records
     from pmgen.paths import COVER_RECORDS_FILE
-    from pmgen.run_fingerprint import recorded_same_run
 
-    users = sample_dir() / "users.jsonl"
-    items = req.read_catalogue(sample_dir() / "items.jsonl", req.RequestFormat.PMGEN, ReadReport())
     out = workdir / QUICKSTART_POSTERS_DIR
     config = CoverConfig(layout="poster", size=768, method="keywords")
     if sd_model is None:
         log.info(f"      {SD_NOT_USED}")
         if run is not None:
             run.note(SD_NOT_USED)
-    headlines = workdir / QUICKSTART_HEADLINES_FILE
-    writer = build_cover_writer(
-        config, out, items, headlines=headlines, sd_model=sd_model, llm=None
-    )
-    for role, name in writer.models.items():
-        log.info(f"      {role}: {name}")
+    result = make_covers(
+        out, BatchInputs(limit=limit), config, ModelsConfig(llm=None, sd_model=sd_model),
+        headlines=workdir / QUICKSTART_HEADLINES_FILE, redo_changed=True,
+    )  # fmt: skip
+    for role, name in result.models.items():
         if run is not None:
             run.models[f"poster {role}"] = name
-
-    def requests(report):
-        rows = req.iter_requests(users, req.RequestFormat.PMGEN, items, report)
-        return (r for r in rows if limit is None or r.index < limit)
-
-    fingerprint = cover_fingerprint(
-        config,
-        {"users": users, "items": sample_dir() / "items.jsonl", "headlines": headlines},
-        models={"sd_model": sd_model},
-    )
-    fresh = not recorded_same_run(out / COVER_RECORDS_FILE, fingerprint)
-    summary = run_cover_job(requests, writer, fingerprint=fingerprint, overwrite=fresh)
+    summary = result.summary
     log.info(f"      {summary.written} posters written ({summary.rows_per_second:.2f}/s) to {out}")
     lines = [
         "| user | poster | headline | background | personalization | fidelity |",
@@ -227,7 +193,7 @@ def write_sample_posters(
     def cell(text: str) -> str:
         return text.replace("|", "\\|")
 
-    for record in read_records(out / "covers.jsonl"):
+    for record in read_records(out / COVER_RECORDS_FILE):
         best = record["candidates"][0]
         lines.append(
             f"| {record['user_id']} | ![]({out.name}/{record['image']}) "
