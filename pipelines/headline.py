@@ -20,11 +20,11 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
-from enum import Enum
 from pathlib import Path
 
 import torch
 
+from pipelines.choices import Choice
 from pipelines.soft_prompt import SoftPromptProjector, prepend_soft_prompt
 from pipelines.text_budget import cut_to_tokens
 
@@ -38,14 +38,11 @@ KEYWORDS_PROMPT = (
 )
 
 
-class PersonalizationMethod(str, Enum):
+class PersonalizationMethod(Choice):
     NONE = "none"
     EXPLICIT = "explicit"  # history titles + keywords in the prompt
     SOFT = "soft"  # soft prompt from the user vector
     BOTH = "both"
-
-    def __str__(self) -> str:  # the value, in f-strings and messages, on every Python
-        return self.value
 
     @property
     def uses_prompt(self) -> bool:

@@ -9,18 +9,17 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
+from pipelines.choices import Choice
+
 Box = tuple[int, int, int, int]  # (x0, y0, x1, y1), x1 and y1 exclusive
 
 MARGIN = 0.06  # of the shorter side: the text keeps this far from every edge
 
 
-class Layout(str, Enum):
+class Layout(Choice):
     COVER = "cover"  # 1:1
     POSTER = "poster"  # 2:3, portrait
     BANNER = "banner"  # 16:9, landscape
-
-    def __str__(self) -> str:  # the value, in f-strings and messages, on every Python
-        return self.value
 
     @property
     def aspect(self) -> tuple[int, int]:

@@ -105,12 +105,29 @@ def read_catalogue(path: Path | None, fmt, skip_invalid: bool, echo: bool = True
     return items
 
 
-def _rerun(out: Path, fingerprint, overwrite: bool, redo_changed: bool) -> bool:
-    """Whether the run starts afresh: asked to, or (``redo_changed``) ``out`` holds a run
-    of another fingerprint."""
+def _start(inputs: BatchInputs, models: ModelsConfig | None, state: Any, purpose: str):
+    """(models, process state, the resolved inputs, the rows' stream) of a run."""
+    from user_models.runtime import process_state
+
+    state = state or process_state()
+    resolved = inputs.resolve(purpose, echo=state.is_main_process)
+    return models or ModelsConfig(), state, resolved, inputs.requests(resolved)
+
+
+def _checked(
+    out: Path, requests, resolved: Resolved, inputs: BatchInputs, fingerprint, overwrite: bool,
+    redo_changed: bool,
+) -> bool:  # fmt: skip
+    """Whether the run starts afresh (asked to, or with ``redo_changed`` where ``out`` holds
+    a run of another fingerprint), after checking all that needs no model."""
     from pmgen.run_fingerprint import recorded_same_run
 
-    return overwrite or (redo_changed and not recorded_same_run(out, fingerprint))
+    fresh = overwrite or (redo_changed and not recorded_same_run(out, fingerprint))
+    check_before_models(
+        out, requests, resolved.users, skip_invalid=inputs.skip_invalid,
+        fingerprint=fingerprint, overwrite=fresh,
+    )  # fmt: skip
+    return fresh
 
 
 def write_headlines(
@@ -132,12 +149,9 @@ def write_headlines(
     is accelerate's process state (rows split across processes)."""
     from pmgen.headlines.job import run_headline_job
     from pmgen.headlines.setup import build_headline_writer, headline_fingerprint
-    from user_models.runtime import process_state
 
-    out, models = Path(out), models or ModelsConfig()
-    state = state or process_state()
-    resolved = inputs.resolve("write headlines for", echo=state.is_main_process)
-    requests = inputs.requests(resolved)
+    out = Path(out)
+    models, state, resolved, requests = _start(inputs, models, state, "write headlines for")
     fingerprint = headline_fingerprint(
         config,
         {"users": resolved.users, "items": resolved.items, "lamp_outputs": inputs.lamp_outputs},
@@ -145,11 +159,7 @@ def write_headlines(
         llm=models.llm, workdir=workdir, projector=projector, lora=lora,
         text_model=models.text_model, dtype=models.dtype,
     )  # fmt: skip
-    fresh = _rerun(out, fingerprint, overwrite, redo_changed)
-    check_before_models(
-        out, requests, resolved.users, skip_invalid=inputs.skip_invalid,
-        fingerprint=fingerprint, overwrite=fresh,
-    )  # fmt: skip
+    fresh = _checked(out, requests, resolved, inputs, fingerprint, overwrite, redo_changed)
     writer = build_headline_writer(
         config, llm=models.llm, workdir=workdir,
         items=resolved.catalogue if resolved.format is not req.RequestFormat.LAMP else None,
@@ -190,14 +200,11 @@ def make_covers(
     from pmgen.covers.setup import build_cover_writer, cover_fingerprint, default_cover_projector
     from pmgen.paths import COVER_RECORDS_FILE
     from pmgen.users import trained_encoder_dir
-    from user_models.runtime import process_state
 
-    out, models = Path(out), models or ModelsConfig()
-    state = state or process_state()
-    resolved = inputs.resolve("make covers for", echo=state.is_main_process)
+    out = Path(out)
+    models, state, resolved, requests = _start(inputs, models, state, "make covers for")
     if resolved.format is req.RequestFormat.LAMP:
         raise ValueError("LaMP-4 rows have no item catalogue with images: use pens/mind/pmgen")
-    requests = inputs.requests(resolved)
     weights = models.cover_lora_weights or None
     fingerprint = cover_fingerprint(
         config,
@@ -213,11 +220,7 @@ def make_covers(
         loras=list(cover_loras), lora_weights=weights, dtype=models.dtype,
     )  # fmt: skip
     records = out / COVER_RECORDS_FILE
-    fresh = _rerun(records, fingerprint, overwrite, redo_changed)
-    check_before_models(
-        records, requests, resolved.users, skip_invalid=inputs.skip_invalid,
-        fingerprint=fingerprint, overwrite=fresh,
-    )  # fmt: skip
+    fresh = _checked(records, requests, resolved, inputs, fingerprint, overwrite, redo_changed)
     writer = build_cover_writer(
         config, out, resolved.catalogue, workdir=workdir, sd_model=models.sd_model,
         loras=list(cover_loras), lora_weights=weights, projector=projector,

@@ -21,6 +21,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from pipelines.choices import Choice
 from pipelines.headline import PersonalizationMethod
 from pipelines.layout import Layout
 from pipelines.models import DEFAULT_HEADLINE_MODEL
@@ -33,7 +34,7 @@ FORMAT_VERSION = 1  # of a saved ModelsConfig (studio_config.json)
 DTYPES = ("float32", "bfloat16", "float16")
 
 
-class Background(str, Enum):
+class Background(Choice):
     """Where a poster's candidate backgrounds come from."""
 
     AUTO = "auto"  # generate when a Stable Diffusion pipeline is set up, else item, else plain
@@ -41,20 +42,14 @@ class Background(str, Enum):
     ITEM = "item"  # the item's own first image (plain field when it has none)
     PLAIN = "plain"  # a plain field in the user's palette
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class CoverMethod(str, Enum):
+class CoverMethod(Choice):
     """How a generated cover is personalized (PMG): explicit keywords, soft tokens, both."""
 
     NONE = "none"
     KEYWORDS = "keywords"
     SOFT = "soft"
     BOTH = "both"
-
-    def __str__(self) -> str:
-        return self.value
 
     @property
     def uses_keywords(self) -> bool:

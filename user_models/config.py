@@ -17,9 +17,6 @@ class EncoderType(str, Enum):
     M2SE = "m2se"
     SASREC = "sasrec"
 
-    def __str__(self) -> str:  # the value, in f-strings and messages, on every Python
-        return self.value
-
 
 class ItemIdMode(str, Enum):
     """Whether item representations include a learned per-item ID embedding."""

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+from pipelines.choices import Choice
 from pmgen.data.catalogue import Interactions, Item
 from pmgen.data.checks import EMPTY_TEXT, MISSING_FIELD
 from pmgen.data.errors import InvalidInputError, ReadReport
@@ -39,16 +40,13 @@ class Split(str, Enum):
     TEST = "test"
 
 
-class SplitChoice(str, Enum):
+class SplitChoice(Choice):
     """Which rows a job reads: all of them, or one split."""
 
     ALL = "all"
     TRAIN = "train"
     VALID = "valid"
     TEST = "test"
-
-    def __str__(self) -> str:  # the value, in f-strings and messages, on every Python
-        return self.value
 
 
 @dataclass

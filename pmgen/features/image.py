@@ -7,10 +7,10 @@ import logging
 import os
 import re
 from collections.abc import Sequence
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from pipelines.choices import Choice
 from pmgen.features.errors import ModelUnavailableError
 from pmgen.features.image_io import to_rgb
 
@@ -422,7 +422,7 @@ class ClassifierWordDescriber:
 # Choosing a describer.
 
 
-class ImageWords(str, Enum):
+class ImageWords(Choice):
     """How item images become words: CLIP's vocabulary, ImageNet labels, CLIP where its
     weights load else ImageNet (auto), or no image words."""
 
@@ -430,9 +430,6 @@ class ImageWords(str, Enum):
     CLIP = "clip"
     IMAGENET = "imagenet"
     NONE = "none"
-
-    def __str__(self) -> str:  # the value, in f-strings and messages, on every Python
-        return self.value
 
 
 IMAGE_WORD_KINDS = tuple(kind.value for kind in ImageWords)

@@ -12,11 +12,11 @@ differ. Coarser than CLIP (a photo is a handful of labels), but real and offline
 from __future__ import annotations
 
 import logging
-from enum import Enum
 from typing import Any
 
 import torch
 
+from pipelines.choices import Choice
 from pmgen.features.errors import ModelUnavailableError
 from pmgen.features.image import (
     DEFAULT_CLIP_MODEL,
@@ -30,16 +30,13 @@ from pmgen.scoring.image import ImageInput, ImageScorer, read_rgb
 logger = logging.getLogger(__name__)
 
 
-class ImageScorerKind(str, Enum):
+class ImageScorerKind(Choice):
     """Which image scorer: CLIP, image words, CLIP where it loads else words, or none."""
 
     AUTO = "auto"
     CLIP = "clip"
     WORDS = "words"
     NONE = "none"
-
-    def __str__(self) -> str:  # the value, in f-strings and messages, on every Python
-        return self.value
 
 
 SCORER_KINDS = ("auto", "clip", "words")  # the kinds resolve_image_scorer builds

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from enum import Enum
 from typing import TYPE_CHECKING
 
 import torch
+
+from pipelines.choices import Choice
 
 if TYPE_CHECKING:
     from pmgen.scoring.text import CandidateScores
@@ -24,15 +25,12 @@ SIMILARITY_EPS = 1e-6  # lower clamp of a mapped similarity, so log() stays fini
 EXTRA_SCORES = ("click", "cps", "cpis")  # shown per candidate where the scores have them
 
 
-class RerankBy(str, Enum):
+class RerankBy(Choice):
     """What :func:`rerank` orders candidates by."""
 
     PMG = "pmg"  # alpha * log(p) + (1 - alpha) * log(f), PMG's selection criterion
     CLICK = "click"  # the user encoder's click score
     NONE = "none"  # the order the generator produced
-
-    def __str__(self) -> str:  # the value, in f-strings and messages, on every Python
-        return self.value
 
 
 def _check_alpha(alpha: float) -> float:

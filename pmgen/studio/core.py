@@ -568,7 +568,9 @@ class Studio:
         items = {**self.items, ARTICLE_ITEM_ID: Item(
             ARTICLE_ITEM_ID, title=subject, body=article.text, category=article.category or ""
         )}  # fmt: skip
-        writer = self.cover_writer(config, Path("."), num_keywords=0, items=items)
+        writer = self.cover_writer(
+            config, Path("."), keywords={user.key: words}, num_keywords=0, items=items
+        )
         request = HeadlineRequest(
             0, user.key, article.text, item_id=ARTICLE_ITEM_ID, history_ids=history.ids,
             history_titles=history.titles,

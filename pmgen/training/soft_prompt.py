@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -30,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pipelines.choices import Choice
 from pipelines.models import DEFAULT_HEADLINE_MODEL
 from pipelines.soft_prompt import (
     SoftPromptConfig,
@@ -45,14 +45,11 @@ from pmgen.users import UserEncoder
 from user_models.data import SequenceSplits
 
 
-class ProjectorTarget(str, Enum):
+class ProjectorTarget(Choice):
     """What a soft prompt conditions: the headline LLM or Stable Diffusion's covers."""
 
     HEADLINE = "headline"
     COVER = "cover"
-
-    def __str__(self) -> str:  # the value, in f-strings and messages, on every Python
-        return self.value
 
 
 HEADLINE = ProjectorTarget.HEADLINE.value
