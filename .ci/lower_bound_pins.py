@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 # "name[extra]>=1.2,<3 ; marker": the name, then the version after ">=" (or "==")
