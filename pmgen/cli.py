@@ -1016,6 +1016,17 @@ def demo_command(
     launch_demo(demo, host, port)
 
 
+@app.command("doctor")
+def doctor_command() -> None:
+    """Versions, device and dtype, and which models are present offline, with how to get each
+    missing one. Downloads nothing. Exit code 1 when the quickstart's models are not all here."""
+    from pmgen.doctor import diagnose, render
+
+    diagnosis = diagnose()
+    typer.echo(render(diagnosis))
+    raise typer.Exit(0 if diagnosis.quickstart_runs else 1)
+
+
 data_app = typer.Typer(help="Look at data files before a long run.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 

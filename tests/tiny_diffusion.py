@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +36,15 @@ def tiny_tokenizer():
     from transformers.convert_slow_tokenizer import bytes_to_unicode
 
     symbols = list(bytes_to_unicode().values())
-    merges = [tuple(line.split()) for line in _clip_bpe_merges(NUM_MERGES)]
-    tokens = symbols + [s + "</w>" for s in symbols] + ["".join(pair) for pair in merges]
+    merges = _clip_bpe_merges(NUM_MERGES)
+    tokens = symbols + [s + "</w>" for s in symbols] + ["".join(m.split()) for m in merges]
     tokens += ["<|startoftext|>", "<|endoftext|>"]
     vocab = {token: i for i, token in enumerate(tokens)}
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges)
+    # CLIP's two files, read by from_pretrained: the way every transformers version loads it
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "vocab.json").write_text(json.dumps(vocab))
+        (Path(folder) / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
+        tokenizer = CLIPTokenizer.from_pretrained(folder)
     tokenizer.model_max_length = MAX_TOKENS
     return tokenizer
 

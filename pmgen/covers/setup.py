@@ -35,6 +35,15 @@ def read_headlines(path: str | Path) -> tuple[dict[tuple[str, str], str], dict[s
     return headlines, keywords
 
 
+def _standard_lora_file(lora: str | Path) -> dict[str, str]:
+    """``weight_name`` for a folder holding diffusers' standard LoRA file: diffusers before
+    0.40 refuses to look for it in a folder when HF_HUB_OFFLINE is set."""
+    from diffusers.loaders.lora_base import LORA_WEIGHT_NAME_SAFE
+
+    found = (Path(lora) / LORA_WEIGHT_NAME_SAFE).is_file()
+    return {"weight_name": LORA_WEIGHT_NAME_SAFE} if found else {}
+
+
 def load_cover_pipeline(
     sd_model: str | Path,
     loras: Sequence[str | Path] = (),
@@ -53,7 +62,7 @@ def load_cover_pipeline(
     names = []
     for i, lora in enumerate(loras):
         name = f"lora_{i}"
-        pipe.load_lora_weights(str(lora), adapter_name=name)
+        pipe.load_lora_weights(str(lora), adapter_name=name, **_standard_lora_file(lora))
         names.append(name)
     if names:
         pipe.set_adapters(names, adapter_weights=list(lora_weights or [1.0] * len(names)))

