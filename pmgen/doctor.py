@@ -114,8 +114,7 @@ def _hub_off() -> Iterator[None]:
 def model_checks() -> list[ModelCheck]:
     """Every model pmgen uses by default, located as the loaders locate them offline."""
     from pipelines.cover import locate_pipeline
-    from pipelines.models import GEMMA3_270M, SMOLLM2, locate_offline_causal_lm
-    from pmgen.diffusion_training import DEFAULT_SD_MODEL
+    from pipelines.models import DEFAULT_SD_MODEL, GEMMA3_270M, SMOLLM2, locate_offline_causal_lm
     from pmgen.features.image import (
         DEFAULT_CLIP_MODEL,
         DEFAULT_CLIP_PRETRAINED,
