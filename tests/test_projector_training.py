@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -181,7 +182,7 @@ def test_the_best_loads_into_the_headline_pipeline_and_changes_generation(setup,
 
 
 def test_a_headline_lora_alone_trains_without_projector_and_loads_for_method_none(
-    setup, tmp_path, capsys
+    setup, tmp_path, caplog
 ):
     with pytest.raises(ValueError, match="lora_rank must be >= 1"):
         ProjectorTrainingConfig(num_virtual_tokens=0)
@@ -199,9 +200,9 @@ def test_a_headline_lora_alone_trains_without_projector_and_loads_for_method_non
     assert not (best / "projector").exists()
     assert json.loads((best / "training_info.json").read_text())["num_virtual_tokens"] == 0
     # resumes from its own checkpoint (no projector in it) to the step it is asked for
-    capsys.readouterr()
-    more = make_trainer(setup, tmp_path, max_steps=8, **options).train()
-    assert more.steps == 8 and "at step 6" in capsys.readouterr().out
+    with caplog.at_level(logging.INFO, logger="pmgen"):
+        more = make_trainer(setup, tmp_path, max_steps=8, **options).train()
+    assert more.steps == 8 and "at step 6" in caplog.text
     plain = HeadlinePipeline.from_pretrained(setup["llm"])
     tuned = HeadlinePipeline.from_pretrained(setup["llm"], lora=best / "lora")
     articles = ["the cats and dogs today"]
@@ -292,8 +293,8 @@ def test_training_runs_under_accelerate_with_two_cpu_processes(setup, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    finished = [line for line in done.stdout.splitlines() if line.startswith("trained")]
-    assert len(finished) == 1 and "for 4 steps" in finished[0]  # printed by the main process
+    finished = [line for line in done.stderr.splitlines() if line.startswith("trained")]
+    assert len(finished) == 1 and "for 4 steps" in finished[0]  # logged by the main process
     state = json.loads((out / "checkpoint" / "trainer_state.json").read_text())
     # 80 examples, 40 per process, batch 4: 10 steps an epoch
     assert state["global_step"] == 4 and state["step_in_epoch"] == 4

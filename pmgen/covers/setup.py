@@ -116,7 +116,7 @@ def build_cover_writer(
         projector = default_cover_projector(workdir)
     models = ModelsConfig(
         llm=None if llm is None else str(llm), sd_model=None if sd_model is None else str(sd_model),
-        cover_lora_weights=list(lora_weights or []) if lora_weights else [],
+        cover_lora_weights=list(lora_weights or []),
         scorer=scorer, clip_model=clip_model, clip_pretrained=clip_pretrained,
         text_model=text_model, dtype=dtype,
     )  # fmt: skip
