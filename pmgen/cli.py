@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -9,18 +10,18 @@ from typing import Annotated
 import typer
 
 from pipelines.errors import ModelUnavailableError
-from pipelines.headline import PersonalizationMethod
-from pipelines.layout import Layout
 from pmgen import paths
-from pmgen.config import Background, CoverConfig, CoverMethod, HeadlineConfig, ModelsConfig, help_of
+from pmgen.cli_options import config_command, fail
+from pmgen.config import CoverConfig, HeadlineConfig, ModelsConfig, help_of
 from pmgen.data.newscategory import SplitChoice
 from pmgen.features.image import ImageWords
 from pmgen.scoring.image_words import ImageScorerKind
-from pmgen.scoring.ranking import RerankBy
 from pmgen.training.soft_prompt import ProjectorTarget
 from user_models.config import EncoderType, ItemIdMode, Protocol
 
 log = logging.getLogger("pmgen.cli")
+# the models a cover job names (its LoRA weights come with --cover-lora-weight)
+COVER_MODELS = ("llm", "sd_model", "scorer", "clip_model", "clip_pretrained", "text_model", "dtype")
 
 app = typer.Typer(
     help="pmgen: personalized headlines, covers and posters from a pre-trained user encoder.",
@@ -236,9 +237,7 @@ def _report_training(verb: str, result, protocol: Protocol = Protocol.PMGEN) -> 
 USER_ERRORS = (ValueError, FileNotFoundError, OSError, ModelUnavailableError)
 
 
-def _fail(error: Exception) -> None:
-    typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
+_fail = fail
 
 
 @app.command()
@@ -436,6 +435,10 @@ def quickstart(
 
 
 @app.command("headlines")
+@config_command(
+    config=(HeadlineConfig, None, {"do_sample": ("--sample/--greedy",)}),
+    models=(ModelsConfig, ("llm", "text_model", "dtype"), None),
+)
 def headlines_command(
     out: Annotated[Path, typer.Option("--out", help="Output JSONL, one record per row.")] = Path(
         "headlines.jsonl"
@@ -463,33 +466,6 @@ def headlines_command(
         SplitChoice,
         typer.Option(help="News Category: all rows, or one split of its per-author time split."),
     ] = SplitChoice.ALL,
-    method: Annotated[
-        PersonalizationMethod, typer.Option(help=help_of(HeadlineConfig, "method"))
-    ] = HeadlineConfig.method,
-    num_candidates: Annotated[
-        int, typer.Option(help=help_of(HeadlineConfig, "num_candidates"))
-    ] = HeadlineConfig.num_candidates,
-    rerank: Annotated[
-        RerankBy, typer.Option(help=help_of(HeadlineConfig, "rerank"))
-    ] = HeadlineConfig.rerank,
-    alpha: Annotated[float, typer.Option(help=help_of(HeadlineConfig, "alpha"))] = (
-        HeadlineConfig.alpha
-    ),
-    sample: Annotated[
-        bool, typer.Option("--sample/--greedy", help=help_of(HeadlineConfig, "do_sample"))
-    ] = HeadlineConfig.do_sample,
-    batch_size: Annotated[int, typer.Option(help=help_of(HeadlineConfig, "batch_size"))] = (
-        HeadlineConfig.batch_size
-    ),
-    max_new_tokens: Annotated[
-        int, typer.Option(help=help_of(HeadlineConfig, "max_new_tokens"))
-    ] = HeadlineConfig.max_new_tokens,
-    num_titles: Annotated[int, typer.Option(help=help_of(HeadlineConfig, "num_titles"))] = (
-        HeadlineConfig.num_titles
-    ),
-    num_keywords: Annotated[
-        int, typer.Option(help=help_of(HeadlineConfig, "num_keywords"))
-    ] = HeadlineConfig.num_keywords,
     workdir: Annotated[
         Path | None,
         typer.Option(
@@ -498,7 +474,6 @@ def headlines_command(
             "and click scores.",
         ),
     ] = None,
-    llm: LlmOpt = ModelsConfig.llm,
     projector: Annotated[
         Path | None,
         typer.Option("--headline-projector", "--projector", help="Soft-prompt projector folder."),
@@ -512,11 +487,10 @@ def headlines_command(
             "auto (the adapter pmgen ships for the default offline LLM), or none.",
         ),
     ] = "auto",
-    dtype: Annotated[str, typer.Option(help="float32 or bfloat16.")] = ModelsConfig.dtype,
-    seed: Annotated[int, typer.Option(help=help_of(HeadlineConfig, "seed"))] = HeadlineConfig.seed,
     skip_invalid: SkipOpt = False,
     overwrite: OverwriteOpt = False,
-    text_model: TextModelOpt = ModelsConfig.text_model,
+    config: HeadlineConfig = None,
+    models: ModelsConfig = None,
 ) -> None:
     """Personalized headlines for every row of a PENS / MIND / LaMP-4 / pmgen file.
 
@@ -531,12 +505,6 @@ def headlines_command(
     state = process_state()
     try:
         inputs = BatchInputs(users, news, data_format, lamp_outputs, split, None, skip_invalid)
-        config = HeadlineConfig(
-            method=method, num_candidates=num_candidates, do_sample=sample,
-            max_new_tokens=max_new_tokens, batch_size=batch_size, rerank=rerank, alpha=alpha,
-            num_titles=num_titles, num_keywords=num_keywords, seed=seed,
-        )  # fmt: skip
-        models = ModelsConfig(llm=llm, text_model=text_model, dtype=dtype)
         result = write_headlines(
             out, inputs, config, models, workdir=workdir, projector=projector, lora=lora,
             overwrite=overwrite, state=state,
@@ -548,6 +516,10 @@ def headlines_command(
 
 
 @app.command("covers")
+@config_command(
+    config=(CoverConfig, None, {"num_inference_steps": ("--num-inference-steps", "--steps")}),
+    models=(ModelsConfig, COVER_MODELS, None),
+)
 def covers_command(
     out: Annotated[
         Path, typer.Option("--out", help="Output folder: images/ and covers.jsonl.")
@@ -563,48 +535,12 @@ def covers_command(
     data_format: Annotated[
         str, typer.Option("--format", help="auto | pens | mind | pmgen")
     ] = "auto",
-    layout: Annotated[Layout, typer.Option(help=help_of(CoverConfig, "layout"))] = (
-        CoverConfig.layout
-    ),
-    size: Annotated[int, typer.Option(help=help_of(CoverConfig, "size"))] = CoverConfig.size,
-    background: Annotated[
-        Background, typer.Option(help=help_of(CoverConfig, "background"))
-    ] = CoverConfig.background,
-    sd_model: Annotated[
-        str | None, typer.Option(help="Stable Diffusion 1.x/2.x: hub id or diffusers folder.")
-    ] = ModelsConfig.sd_model,
     lora: CoverLoraOpt = None,
     lora_weight: CoverLoraWeightOpt = None,
-    method: Annotated[CoverMethod, typer.Option(help=help_of(CoverConfig, "method"))] = (
-        CoverConfig.method
-    ),
-    num_candidates: Annotated[
-        int, typer.Option(help=help_of(CoverConfig, "num_candidates"))
-    ] = CoverConfig.num_candidates,
-    steps: StepsOpt = CoverConfig.num_inference_steps,
-    guidance_scale: Annotated[
-        float, typer.Option(help=help_of(CoverConfig, "guidance_scale"))
-    ] = CoverConfig.guidance_scale,
-    image_size: Annotated[int, typer.Option(help=help_of(CoverConfig, "image_size"))] = (
-        CoverConfig.image_size
-    ),
-    style: Annotated[str | None, typer.Option(help=help_of(CoverConfig, "style"))] = None,
-    rerank: Annotated[RerankBy, typer.Option(help=help_of(CoverConfig, "rerank"))] = (
-        CoverConfig.rerank
-    ),
-    alpha: Annotated[float, typer.Option(help=help_of(CoverConfig, "alpha"))] = CoverConfig.alpha,
-    scorer: Annotated[
-        ImageScorerKind, typer.Option(help=help_of(ModelsConfig, "scorer"))
-    ] = ModelsConfig.scorer,
-    clip_model: ClipModelOpt = ModelsConfig.clip_model,
-    clip_pretrained: ClipTagOpt = ModelsConfig.clip_pretrained,
     headlines: Annotated[
         Path | None,
         typer.Option(help="A `pmgen headlines` output: its headlines and keywords are used."),
     ] = None,
-    llm: Annotated[
-        str, typer.Option(help="LLM for preference keywords when --headlines has none.")
-    ] = ModelsConfig.llm,
     num_keywords: Annotated[
         int, typer.Option(help=help_of(HeadlineConfig, "num_keywords"))
     ] = HeadlineConfig.num_keywords,
@@ -616,14 +552,10 @@ def covers_command(
         Path | None,
         typer.Option("--cover-projector", "--projector", help="Cover projector folder."),
     ] = None,
-    batch_size: Annotated[int, typer.Option(help=help_of(CoverConfig, "batch_size"))] = (
-        CoverConfig.batch_size
-    ),
-    seed: Annotated[int, typer.Option(help=help_of(CoverConfig, "seed"))] = CoverConfig.seed,
-    dtype: Annotated[str, typer.Option(help=help_of(ModelsConfig, "dtype"))] = ModelsConfig.dtype,
     skip_invalid: SkipOpt = False,
     overwrite: OverwriteOpt = False,
-    text_model: TextModelOpt = ModelsConfig.text_model,
+    config: CoverConfig = None,
+    models: ModelsConfig = None,
 ) -> None:
     """A personalized cover/poster for every row: one image plus one JSONL record each.
 
@@ -638,17 +570,7 @@ def covers_command(
     state = process_state()
     try:
         inputs = BatchInputs(users, items_path, data_format, skip_invalid=skip_invalid)
-        config = CoverConfig(
-            layout=layout, size=size, background=background, method=method,
-            num_candidates=num_candidates, num_inference_steps=steps,
-            guidance_scale=guidance_scale, image_size=image_size, style=style, rerank=rerank,
-            alpha=alpha, batch_size=batch_size, seed=seed,
-        )  # fmt: skip
-        models = ModelsConfig(
-            llm=llm, sd_model=sd_model, cover_lora_weights=list(lora_weight or []),
-            scorer=scorer, clip_model=clip_model, clip_pretrained=clip_pretrained,
-            text_model=text_model, dtype=dtype,
-        )  # fmt: skip
+        models = dataclasses.replace(models, cover_lora_weights=list(lora_weight or []))
         result = make_covers(
             out, inputs, config, models, cover_loras=list(lora or []), workdir=workdir,
             projector=projector, headlines=headlines, num_keywords=num_keywords,
