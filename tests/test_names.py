@@ -108,3 +108,12 @@ def test_configs_take_strings_and_refuse_a_typo_naming_the_choices():
         HeadlineConfig(method="sof")
     with pytest.raises(ValueError, match="rerank must be one of none, pmg"):
         CoverConfig(rerank="click")  # covers have no click score
+
+
+def test_a_value_the_config_refuses_is_one_red_line_not_a_traceback(tmp_path):
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(app, ["covers", "--out", str(tmp_path), "--rerank", "click"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "error: rerank must be one of none, pmg; got" in result.output
+    assert not (tmp_path / "covers.jsonl").exists()
