@@ -16,11 +16,18 @@ from pmgen.config import CoverConfig, HeadlineConfig, ModelsConfig, help_of
 from pmgen.data.newscategory import SplitChoice
 from pmgen.features.image import ImageWords
 from pmgen.scoring.image_words import ImageScorerKind
+from pmgen.training.headline import HeadlineLoraConfig
+from pmgen.training.lora import LoraTrainingConfig
 from pmgen.training.soft_prompt import ProjectorTarget
 from user_models.config import EncoderType, ItemIdMode, Protocol
 
 log = logging.getLogger("pmgen.cli")
 # the models a cover job names (its LoRA weights come with --cover-lora-weight)
+# training configs' fields whose flags keep a short old name too
+TRAINING_FLAGS = {
+    "max_epochs": ("--max-epochs", "--epochs"),
+    "learning_rate": ("--learning-rate", "--lr"),
+}
 COVER_MODELS = ("llm", "sd_model", "scorer", "clip_model", "clip_pretrained", "text_model", "dtype")
 
 app = typer.Typer(
@@ -736,6 +743,7 @@ def train_projector_command(
 
 
 @app.command("train-headlines")
+@config_command(config=(HeadlineLoraConfig, None, TRAINING_FLAGS))
 def train_headlines_command(
     data: Annotated[
         Path,
@@ -750,54 +758,19 @@ def train_headlines_command(
         Path, typer.Option("--out", "--output", help="Run folder: checkpoint/ and best/lora.")
     ] = Path("runs/headline-lora"),
     skip_invalid: SkipOpt = False,
-    llm: Annotated[str, typer.Option(help="Causal LM (kept frozen): hub id or local path.")] = (
-        "HuggingFaceTB/SmolLM2-135M-Instruct"
-    ),
-    lora_rank: Annotated[int, typer.Option(help="Rank of the LoRA.")] = 8,
-    max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
-    epochs: EpochsOpt = None,
-    batch_size: Annotated[int | None, typer.Option(help="Articles per step and process.")] = None,
-    lr: LrOpt = None,
-    max_train_seconds: Annotated[
-        float | None, typer.Option(help="Stop after the step that crosses this many seconds.")
-    ] = None,
-    eval_steps: Annotated[
-        int | None, typer.Option(help="Also validate every N steps (always at epoch end).")
-    ] = None,
-    max_valid_articles: Annotated[
-        int | None, typer.Option(help="Validation articles scored by ROUGE (default 200).")
-    ] = None,
-    dtype: Annotated[str | None, typer.Option(help="LLM weights: float32 or bfloat16.")] = None,
-    mixed_precision: MixedPrecisionOpt = None,
-    seed: SeedOpt = None,
     resume: ResumeOpt = True,
+    config: HeadlineLoraConfig = None,
 ) -> None:
     """Train the headline LoRA: each article's own headline, no user signal.
 
     Every evaluation writes greedy headlines for the validation articles; the LoRA kept in
-    OUTPUT/best/lora is the one with the best validation ROUGE-1. Use it with
-    `pmgen headlines --lora OUTPUT/best/lora`. Runs under `accelerate launch`.
+    OUT/best/lora is the one with the best validation ROUGE-1. Use it with
+    `pmgen headlines --headline-lora OUT/best/lora`. Runs under `accelerate launch`.
     """
-    from pmgen.training.headline import HeadlineLoraConfig, train_headline_lora
+    from pmgen.training.headline import train_headline_lora
     from user_models.runtime import process_state
 
     try:
-        config = HeadlineLoraConfig(
-            llm=llm,
-            lora_rank=lora_rank,
-            **_set(
-                max_steps=max_steps,
-                max_epochs=epochs,
-                batch_size=batch_size,
-                learning_rate=lr,
-                max_train_seconds=max_train_seconds,
-                eval_steps=eval_steps,
-                max_valid_articles=max_valid_articles,
-                dtype=dtype,
-                mixed_precision=mixed_precision,
-                seed=seed,
-            ),
-        )
         result = train_headline_lora(
             data, output, config, format=data_format, skip_invalid=skip_invalid, resume=resume
         )
@@ -814,6 +787,13 @@ def train_headlines_command(
 
 
 @app.command("train-lora")
+@config_command(
+    config=(
+        LoraTrainingConfig, None,
+        {**TRAINING_FLAGS, "model": ("--sd-model", "--model"), "rank": ("--lora-rank", "--rank"),
+         "max_steps": ("--max-steps", "--steps")},
+    )
+)  # fmt: skip
 def train_lora_command(
     images: Annotated[
         Path,
@@ -825,22 +805,8 @@ def train_lora_command(
     out: Annotated[
         Path, typer.Option("--out", help="Output folder: pytorch_lora_weights.safetensors.")
     ],
-    sd_model: SdModelOpt = None,
-    rank: Annotated[int, typer.Option("--lora-rank", "--rank", help="LoRA rank.")] = 4,
-    steps: Annotated[
-        int | None, typer.Option("--max-steps", "--steps", help="Optimizer steps in all (500).")
-    ] = None,
-    resolution: ResolutionOpt = None,
-    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate (1e-4).")] = None,
-    batch_size: Annotated[
-        int | None, typer.Option("--batch-size", help="Images per step and process (1).")
-    ] = None,
-    validation_images: Annotated[
-        int, typer.Option(help="Hold out the last N images to keep the best LoRA (0: the last).")
-    ] = 0,
-    save_steps: Annotated[int | None, typer.Option(help="Checkpoint every N steps (100).")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of the run.")] = None,
     resume: ResumeOpt = True,
+    config: LoraTrainingConfig = None,
 ) -> None:
     """Train a style or user LoRA for covers on captioned images; SD itself stays frozen.
 
@@ -848,23 +814,10 @@ def train_lora_command(
     resumable from OUT/checkpoint. The result, OUT/pytorch_lora_weights.safetensors, loads
     with `pmgen covers --cover-lora OUT` or diffusers' `pipe.load_lora_weights(OUT)`.
     """
-    from pmgen.training.lora import LoraTrainingConfig, train_lora
+    from pmgen.training.lora import train_lora
     from user_models.runtime import process_state
 
     try:
-        config = LoraTrainingConfig(
-            rank=rank,
-            validation_images=validation_images,
-            **_set(
-                model=sd_model,
-                max_steps=steps,
-                resolution=resolution,
-                learning_rate=lr,
-                batch_size=batch_size,
-                save_steps=save_steps,
-                seed=seed,
-            ),
-        )
         result = train_lora(images, out, config, resume=resume)
     except USER_ERRORS as error:
         _fail(error)
