@@ -192,7 +192,6 @@ def load_demo(
     dtype: str | None = None,
     settings: DemoSettings | None = None,
     limits: DemoLimits | None = None,
-    say=print,
 ) -> DemoApp:
     """The demo over a Studio: ``workdir`` (a pmgen workdir or a saved Studio; default
     ``quickstart-out`` when it holds a trained encoder), ``data`` (catalogue and sample
@@ -207,9 +206,11 @@ def load_demo(
         try:
             locate(DEFAULT_WORKDIR)
             workdir = DEFAULT_WORKDIR
-            say(f"using the trained models in {DEFAULT_WORKDIR}/ (--workdir chooses another)")
+            logger.info(
+                f"using the trained models in {DEFAULT_WORKDIR}/ (--workdir chooses another)"
+            )
         except FileNotFoundError:
-            say(f"{DEFAULT_WORKDIR}/ holds no trained encoder yet: running without one")
+            logger.info("%s/ holds no trained encoder yet: running without one", DEFAULT_WORKDIR)
     interactions = load_interactions(data if data is not None else sample_dir(), data_format)
     target = _torch_device(device)
     options = dict(
@@ -217,7 +218,7 @@ def load_demo(
         cover_lora_weights=cover_lora_weights, scorer=scorer, dtype=dtype,
     )  # fmt: skip
     studio = Studio.from_pretrained(workdir, device=str(target), **options)  # nothing loaded yet
-    _load_models(studio, say)
+    _load_models(studio)
     return DemoApp(studio, interactions.sequences, settings, limits)
 
 
@@ -235,10 +236,10 @@ def _torch_device(device: str):
     return target
 
 
-def _load_models(studio, say) -> None:
+def _load_models(studio) -> None:
     """Load every model the page uses now, on the Studio's device (a missing one is a clear
     error before the server starts)."""
-    say("loading the models (the first start converts the offline LLM once)")
+    logger.info("loading the models (the first start converts the offline LLM once)")
     studio.headline_pipeline  # noqa: B018 - loads it
     studio.sentence_encoder  # noqa: B018
     studio.image_scorer  # noqa: B018

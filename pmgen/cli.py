@@ -884,7 +884,7 @@ def demo_command(
             workdir, data, data_format=data_format, llm=llm, sd_model=sd_model,
             cover_loras=lora, cover_lora_weights=lora_weight,
             scorer=scorer, device=device, dtype=dtype,
-            settings=settings, say=log.info,
+            settings=settings,
         )  # fmt: skip
     except USER_ERRORS as error:
         _fail(error)
