@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 
 from pipelines.errors import ModelUnavailableError
-from pmgen import paths
 from pmgen.cli_options import config_command, fail
 from pmgen.config import CoverConfig, HeadlineConfig, ModelsConfig, help_of
 from pmgen.data.newscategory import SplitChoice
@@ -338,16 +337,8 @@ def finetune_command(
 
     try:
         prepared = _prepare(data, data_format, skip_invalid, workdir, with_features=False)
-        pretrained = from_pretrained  # looked for once the data is known to be good
-        if model is EncoderType.M2SE and pretrained is None and not scratch:
-            pretrained = workdir / paths.PRETRAIN_DIR / paths.BEST_DIR
-            if not (pretrained / paths.ENCODER_CONFIG_FILE).exists():
-                raise FileNotFoundError(
-                    f"no pre-trained encoder at {pretrained}: run `pmgen pretrain` first, "
-                    "pass --from-pretrained, or use --scratch"
-                )
-        if scratch:
-            pretrained = None
+        # looked for once the data is known to be good
+        pretrained = workflow.pretrained_to_start_from(workdir, model, from_pretrained, scratch)
         if model is EncoderType.M2SE:
             options = _features_options(text_model, image_words)
             _add_features(prepared, workdir, options)
@@ -603,11 +594,6 @@ ResolutionOpt = Annotated[
 ]
 
 
-def _set(**settings: object) -> dict[str, object]:
-    """The settings given on the command line (None = keep the config's default)."""
-    return {k: v for k, v in settings.items() if v is not None}
-
-
 @app.command("train-projector")
 def train_projector_command(
     data: DataOpt = None,
@@ -680,46 +666,18 @@ def train_projector_command(
     under `accelerate launch`; writes OUTPUT/checkpoint (resumable) and OUTPUT/best
     (projector/, lora/, training_info.json).
     """
-    from pmgen.training.projector import ProjectorTrainingConfig, train_projector
+    from pmgen.training.projector import projector_config, train_projector
     from user_models.runtime import process_state
 
     try:
-        shared = _set(
-            max_steps=max_steps,
-            max_epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=lr,
-            max_train_seconds=max_train_seconds,
-            max_examples_per_user=max_examples_per_user,
-            eval_steps=eval_steps,
+        config = projector_config(
+            target, num_virtual_tokens=num_virtual_tokens, lora_rank=lora_rank, llm=llm,
+            dtype=dtype, max_article_tokens=max_article_tokens, model=sd_model,
+            resolution=resolution, max_steps=max_steps, max_epochs=epochs,
+            batch_size=batch_size, learning_rate=lr, max_train_seconds=max_train_seconds,
+            max_examples_per_user=max_examples_per_user, eval_steps=eval_steps,
             mixed_precision=mixed_precision,
-        )
-        if target is ProjectorTarget.COVER:
-            from pmgen.training.cover import CoverProjectorTrainingConfig
-
-            headline_only = _set(llm=llm, max_article_tokens=max_article_tokens, dtype=dtype)
-            if lora_rank:
-                headline_only["lora_rank"] = lora_rank
-            if headline_only:
-                names = ", ".join("--" + k.replace("_", "-") for k in headline_only)
-                raise ValueError(
-                    f"{names}: for --target headline only; the cover LoRA is trained by "
-                    "`pmgen train-lora`"
-                )
-            config = CoverProjectorTrainingConfig(
-                num_virtual_tokens=num_virtual_tokens,
-                **_set(model=sd_model, resolution=resolution),
-                **shared,
-            )
-        else:
-            if sd_model is not None or resolution is not None:
-                raise ValueError("--sd-model and --resolution are for --target cover only")
-            config = ProjectorTrainingConfig(
-                num_virtual_tokens=num_virtual_tokens,
-                lora_rank=lora_rank,
-                **_set(llm=llm, dtype=dtype, max_article_tokens=max_article_tokens),
-                **shared,
-            )
+        )  # fmt: skip
         prepared = _prepare(data, data_format, skip_invalid, workdir, False)
         result = train_projector(
             prepared.interactions,

@@ -13,7 +13,15 @@ from pathlib import Path
 from pmgen.data import Interactions, Item, load_interactions
 from pmgen.data.errors import InvalidInputError
 from pmgen.data.splits import leave_one_out
-from pmgen.paths import EVALUATION_FILE, FEATURES_DIR, FINETUNE_DIR, ITEM_INDEX_FILE, PRETRAIN_DIR
+from pmgen.paths import (
+    BEST_DIR,
+    ENCODER_CONFIG_FILE,
+    EVALUATION_FILE,
+    FEATURES_DIR,
+    FINETUNE_DIR,
+    ITEM_INDEX_FILE,
+    PRETRAIN_DIR,
+)
 from user_models.config import (
     ItemIdMode,
     M2SEConfig,
@@ -270,3 +278,22 @@ def _need_features(prepared: PreparedData) -> ItemFeatureTable:
             "this step needs item features: run `pmgen features` (build_features) first"
         )
     return prepared.features
+
+
+def pretrained_to_start_from(
+    workdir: Path, model_type: str, from_pretrained: Path | None = None, scratch: bool = False
+) -> Path | None:
+    """The pre-trained encoder a fine-tuning starts from: none with ``scratch`` or for
+    SASRec, else ``from_pretrained``, else the workdir's ``pretrain/best`` (an error when
+    it is not there)."""
+    if scratch or model_type != "m2se":
+        return None if scratch else from_pretrained
+    if from_pretrained is not None:
+        return Path(from_pretrained)
+    pretrained = Path(workdir) / PRETRAIN_DIR / BEST_DIR
+    if not (pretrained / ENCODER_CONFIG_FILE).exists():
+        raise FileNotFoundError(
+            f"no pre-trained encoder at {pretrained}: run `pmgen pretrain` first, "
+            "pass --from-pretrained, or use --scratch"
+        )
+    return pretrained

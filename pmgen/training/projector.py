@@ -16,6 +16,38 @@ from pmgen.training.soft_prompt import (
 )
 from user_models.data import SequenceSplits
 
+# settings only the headline target has (the cover LoRA is trained by `pmgen train-lora`),
+# and only the cover target has
+HEADLINE_ONLY = ("llm", "max_article_tokens", "dtype", "lora_rank")
+COVER_ONLY = ("model", "resolution")
+FLAG_NAMES = {"model": "sd-model"}  # a setting's flag where it is not its name
+
+
+def _flags(names) -> str:
+    return ", ".join("--" + FLAG_NAMES.get(n, n.replace("_", "-")) for n in names)
+
+
+def projector_config(target: str, **settings: object) -> SoftPromptTrainingConfig:
+    """The training config of ``target`` (headline | cover) with ``settings`` (None: the
+    target's default); a setting the target does not have is an error naming its flag."""
+    from pmgen.training.cover import CoverProjectorTrainingConfig
+    from pmgen.training.soft_prompt import ProjectorTarget
+
+    given = {k: v for k, v in settings.items() if v is not None}
+    if ProjectorTarget(target) is ProjectorTarget.COVER:
+        wrong = [k for k in HEADLINE_ONLY if given.get(k)]  # lora_rank 0: no LoRA
+        if wrong:
+            raise ValueError(
+                f"{_flags(wrong)}: for --target headline only; the cover LoRA is trained by "
+                "`pmgen train-lora`"
+            )
+        cover = {k: v for k, v in given.items() if k not in HEADLINE_ONLY}
+        return CoverProjectorTrainingConfig(**cover)
+    wrong = [k for k in COVER_ONLY if k in given]
+    if wrong:
+        raise ValueError(f"{_flags(wrong)}: for --target cover only")
+    return ProjectorTrainingConfig(**{k: v for k, v in given.items() if k not in COVER_ONLY})
+
 
 def train_projector(
     interactions,
