@@ -331,18 +331,18 @@ class Studio:
         self,
         article: Article | str,
         user: User,
-        num_candidates: int = 4,
+        num_candidates: int = HeadlineConfig.num_candidates,
         method: str = "auto",
-        rerank: str = "pmg",
+        rerank: str = HeadlineConfig.rerank.value,
         *,
-        alpha: float = 0.5,
-        do_sample: bool = True,
-        temperature: float = 0.8,
-        top_p: float = 0.95,
-        max_new_tokens: int = 24,
-        num_titles: int = 5,
-        num_keywords: int = 5,
-        seed: int = 0,
+        alpha: float = HeadlineConfig.alpha,
+        do_sample: bool = HeadlineConfig.do_sample,
+        temperature: float = HeadlineConfig.temperature,
+        top_p: float = HeadlineConfig.top_p,
+        max_new_tokens: int = HeadlineConfig.max_new_tokens,
+        num_titles: int = HeadlineConfig.num_titles,
+        num_keywords: int = HeadlineConfig.num_keywords,
+        seed: int = HeadlineConfig.seed,
     ) -> HeadlineResult:
         """Candidate headlines for ``user``, scored and ranked.
 
@@ -352,7 +352,6 @@ class Studio:
         ``rerank``: pmg (alpha * log personalization + (1 - alpha) * log fidelity) |
         click (M2SE encoder) | none. Same seed, same candidates.
         """
-        from pmgen.config import HeadlineConfig
         from pmgen.headlines.requests import HeadlineRequest
 
         # 1. check inputs
@@ -514,18 +513,18 @@ class Studio:
         self,
         article: Article | str,
         user: User,
-        num_candidates: int = 4,
+        num_candidates: int = CoverConfig.num_candidates,
         method: str = "auto",
-        rerank: str = "pmg",
+        rerank: str = CoverConfig.rerank.value,
         *,
         headline: str | None = None,
         style: str | None = None,
-        negative_prompt: str = "text, watermark, blurry, low quality",
-        num_inference_steps: int = 30,
-        guidance_scale: float = 7.5,
-        image_size: int = 512,
-        alpha: float = 0.5,
-        seed: int = 0,
+        negative_prompt: str = CoverConfig.negative_prompt,
+        num_inference_steps: int = CoverConfig.num_inference_steps,
+        guidance_scale: float = CoverConfig.guidance_scale,
+        image_size: int = CoverConfig.image_size,
+        alpha: float = CoverConfig.alpha,
+        seed: int = CoverConfig.seed,
     ) -> CoverResult:
         """Candidate covers from Stable Diffusion, scored and ranked (PMG).
 
@@ -535,7 +534,7 @@ class Studio:
         and an encoder that knows the user's items). ``auto``: both where soft tokens are
         possible, else keywords. Candidate j has seed 1000 * seed + j.
         """
-        from pmgen.config import CoverConfig, CoverMethod
+        from pmgen.config import CoverMethod
         from pmgen.headlines.requests import HeadlineRequest
         from pmgen.scoring.ranking import RerankBy
 
