@@ -10,14 +10,15 @@ from typing import Annotated
 import typer
 
 from pipelines.errors import ModelUnavailableError
-from pmgen.cli_options import config_command, fail
+from pmgen.cli_options import Flags, config_command, fail
 from pmgen.config import CoverConfig, HeadlineConfig, ModelsConfig, help_of
 from pmgen.data.newscategory import SplitChoice
 from pmgen.features.image import ImageWords
 from pmgen.scoring.image_words import ImageScorerKind
+from pmgen.training.cover import CoverProjectorTrainingConfig
 from pmgen.training.headline import HeadlineLoraConfig
 from pmgen.training.lora import LoraTrainingConfig
-from pmgen.training.soft_prompt import ProjectorTarget
+from pmgen.training.soft_prompt import ProjectorTarget, ProjectorTrainingConfig
 from user_models.config import EncoderType, ItemIdMode, Protocol
 
 log = logging.getLogger("pmgen.cli")
@@ -136,13 +137,6 @@ PatienceOpt = Annotated[
 ]
 ResumeOpt = Annotated[
     bool, typer.Option("--resume/--no-resume", help="Continue from the last checkpoint.")
-]
-MixedPrecisionOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--mixed-precision",
-        help="bf16 autocast: no, bf16, or auto (bf16 where this CPU runs it faster; default).",
-    ),
 ]
 SeedOpt = Annotated[
     int | None,
@@ -434,8 +428,8 @@ def quickstart(
 
 @app.command("headlines")
 @config_command(
-    config=(HeadlineConfig, None, {"do_sample": ("--sample/--greedy",)}),
-    models=(ModelsConfig, ("llm", "text_model", "dtype"), None),
+    config=Flags(HeadlineConfig, declarations={"do_sample": ("--sample/--greedy",)}),
+    models=Flags(ModelsConfig, ("llm", "text_model", "dtype")),
 )
 def headlines_command(
     out: Annotated[Path, typer.Option("--out", help="Output JSONL, one record per row.")] = Path(
@@ -515,8 +509,10 @@ def headlines_command(
 
 @app.command("covers")
 @config_command(
-    config=(CoverConfig, None, {"num_inference_steps": ("--num-inference-steps", "--steps")}),
-    models=(ModelsConfig, COVER_MODELS, None),
+    config=Flags(
+        CoverConfig, declarations={"num_inference_steps": ("--num-inference-steps", "--steps")}
+    ),
+    models=Flags(ModelsConfig, COVER_MODELS),
 )
 def covers_command(
     out: Annotated[
@@ -580,21 +576,13 @@ def covers_command(
         report_finished(result.summary, out / COVER_RECORDS_FILE, "posters")
 
 
-SdModelOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--sd-model",
-        "--model",
-        help="Stable Diffusion 1.x/2.x (kept frozen): hub id or diffusers folder. "
-        "Default: stable-diffusion-v1-5/stable-diffusion-v1-5.",
-    ),
-]
-ResolutionOpt = Annotated[
-    int | None, typer.Option(help="Images are resized and centre-cropped to this side (512).")
-]
-
-
 @app.command("train-projector")
+@config_command(
+    settings=Flags(
+        (ProjectorTrainingConfig, CoverProjectorTrainingConfig), given_only=True,
+        skip=("target",), declarations={**TRAINING_FLAGS, "model": ("--sd-model", "--model")},
+    )
+)  # fmt: skip
 def train_projector_command(
     data: DataOpt = None,
     data_format: FormatOpt = "auto",
@@ -604,14 +592,6 @@ def train_projector_command(
         ProjectorTarget,
         typer.Option(help="What the soft prompt conditions: headline (LLM) or cover (SD)."),
     ] = ProjectorTarget.HEADLINE,
-    llm: Annotated[
-        str | None,
-        typer.Option(
-            help="Causal LM for --target headline (kept frozen): hub id or local path. "
-            "Default: HuggingFaceTB/SmolLM2-135M-Instruct."
-        ),
-    ] = None,
-    sd_model: SdModelOpt = None,
     encoder_dir: Annotated[
         Path | None,
         typer.Option(help="User encoder folder. Default: WORKDIR/finetune/best, else pretrain."),
@@ -624,40 +604,8 @@ def train_projector_command(
             help="Run folder. Default: WORKDIR/projector (headline), WORKDIR/projector-cover.",
         ),
     ] = None,
-    num_virtual_tokens: Annotated[
-        int,
-        typer.Option(
-            help="Soft-prompt tokens per user. Headline: 0 with --lora-rank trains a headline "
-            "LoRA alone (article -> title, no user signal; use it with `headlines --lora`)."
-        ),
-    ] = 8,
-    lora_rank: Annotated[
-        int, typer.Option(help="Headline: also train a LoRA of this rank on the LLM (0: none).")
-    ] = 0,
-    max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
-    epochs: EpochsOpt = None,
-    batch_size: Annotated[
-        int | None, typer.Option("--batch-size", help="Examples per step and process.")
-    ] = None,
-    lr: LrOpt = None,
-    max_train_seconds: Annotated[
-        float | None, typer.Option(help="Stop after the step that crosses this many seconds.")
-    ] = None,
-    max_article_tokens: Annotated[
-        int | None, typer.Option(help="Headline: cut article bodies to this many tokens (256).")
-    ] = None,
-    resolution: ResolutionOpt = None,
-    max_examples_per_user: Annotated[
-        int | None, typer.Option(help="Latest positions per user (default 20).")
-    ] = None,
-    eval_steps: Annotated[
-        int | None, typer.Option(help="Also validate every N steps (always at epoch end).")
-    ] = None,
-    dtype: Annotated[
-        str | None, typer.Option(help="Headline: LLM weights, float32 or bfloat16.")
-    ] = None,
-    mixed_precision: MixedPrecisionOpt = None,
     resume: ResumeOpt = True,
+    settings: dict = None,
 ) -> None:
     """Train the soft-prompt projector on what users clicked, the generator frozen.
 
@@ -670,14 +618,7 @@ def train_projector_command(
     from user_models.runtime import process_state
 
     try:
-        config = projector_config(
-            target, num_virtual_tokens=num_virtual_tokens, lora_rank=lora_rank, llm=llm,
-            dtype=dtype, max_article_tokens=max_article_tokens, model=sd_model,
-            resolution=resolution, max_steps=max_steps, max_epochs=epochs,
-            batch_size=batch_size, learning_rate=lr, max_train_seconds=max_train_seconds,
-            max_examples_per_user=max_examples_per_user, eval_steps=eval_steps,
-            mixed_precision=mixed_precision,
-        )  # fmt: skip
+        config = projector_config(target, **settings)
         prepared = _prepare(data, data_format, skip_invalid, workdir, False)
         result = train_projector(
             prepared.interactions,
@@ -691,7 +632,7 @@ def train_projector_command(
     except USER_ERRORS as error:
         _fail(error)
     if process_state().is_main_process:
-        trained = "headline LoRA" if num_virtual_tokens == 0 else f"{target.value} projector"
+        trained = "headline LoRA" if config.num_virtual_tokens == 0 else f"{target} projector"
         log.info(
             f"trained the {trained} for {result.steps} steps "
             f"({result.seconds_per_step:.2f} s/step, {result.train_examples} examples, "
@@ -701,7 +642,7 @@ def train_projector_command(
 
 
 @app.command("train-headlines")
-@config_command(config=(HeadlineLoraConfig, None, TRAINING_FLAGS))
+@config_command(config=Flags(HeadlineLoraConfig, declarations=TRAINING_FLAGS))
 def train_headlines_command(
     data: Annotated[
         Path,
@@ -746,10 +687,10 @@ def train_headlines_command(
 
 @app.command("train-lora")
 @config_command(
-    config=(
-        LoraTrainingConfig, None,
-        {**TRAINING_FLAGS, "model": ("--sd-model", "--model"), "rank": ("--lora-rank", "--rank"),
-         "max_steps": ("--max-steps", "--steps")},
+    config=Flags(
+        LoraTrainingConfig,
+        declarations={**TRAINING_FLAGS, "model": ("--sd-model", "--model"),
+                      "rank": ("--lora-rank", "--rank"), "max_steps": ("--max-steps", "--steps")},
     )
 )  # fmt: skip
 def train_lora_command(

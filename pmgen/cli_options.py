@@ -29,50 +29,79 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def config_parameters(
-    config: type,
-    fields: Sequence[str] | None = None,
-    declarations: Mapping[str, Sequence[str]] | None = None,
-) -> list[inspect.Parameter]:
-    """Keyword parameters of a typer command for ``config``'s ``fields`` (default: all but
-    the ones that are not flags), each ``Annotated[type, typer.Option(...)]``."""
-    hints = typing.get_type_hints(config)
-    declarations = declarations or {}
-    by_name = {f.name: f for f in dataclasses.fields(config)}
-    if fields is None:  # every field with a help text is a flag
-        fields = [name for name, field in by_name.items() if "help" in field.metadata]
-    parameters = []
-    for name in fields:
-        field = by_name[name]
-        if field.default is dataclasses.MISSING:
-            raise ValueError(f"{config.__name__}.{name} has no default: it cannot be a flag")
-        option = typer.Option(*declarations.get(name, (flag(name),)), help=field.metadata["help"])
-        parameters.append(
-            inspect.Parameter(
-                name,
-                inspect.Parameter.KEYWORD_ONLY,
-                default=field.default,
-                annotation=Annotated[hints[name], option],
+@dataclasses.dataclass(frozen=True)
+class Flags:
+    """Which fields of which config become flags of a command, and what the command gets.
+
+    ``configs``: one config class (the command gets an instance built from the flags), or
+    several with ``given_only`` (the command gets a dict of the flags given, the others
+    left to whichever config it builds: defaults that differ between them are named in the
+    help). ``fields``: default every field with a help text, minus ``skip``.
+    ``declarations``: a field's flag names where they are not just ``--field-name``."""
+
+    configs: type | tuple[type, ...]
+    fields: Sequence[str] | None = None
+    declarations: Mapping[str, Sequence[str]] = dataclasses.field(default_factory=dict)
+    given_only: bool = False
+    skip: Sequence[str] = ()
+
+    @property
+    def classes(self) -> tuple[type, ...]:
+        return self.configs if isinstance(self.configs, tuple) else (self.configs,)
+
+    def parameters(self) -> list[inspect.Parameter]:
+        """Keyword parameters of a typer command, each ``Annotated[type, typer.Option]``."""
+        found: dict[str, tuple[dataclasses.Field, Any]] = {}
+        defaults: dict[str, list[str]] = {}
+        for config in self.classes:
+            hints = typing.get_type_hints(config)
+            label = getattr(config, "trained_target", config.__name__)
+            for field in dataclasses.fields(config):
+                if "help" not in field.metadata or field.name in self.skip:
+                    continue
+                if self.fields is not None and field.name not in self.fields:
+                    continue
+                found.setdefault(field.name, (field, hints[field.name]))
+                defaults.setdefault(field.name, []).append(f"{label} {field.default}")
+        parameters = []
+        for name, (field, hint) in found.items():
+            if field.default is dataclasses.MISSING:
+                raise ValueError(f"{name} has no default: it cannot be a flag")
+            help_text = field.metadata["help"]
+            default = field.default
+            if self.given_only:  # unset: the built config's own default
+                shown = defaults[name]
+                same = len(set(d.split(" ", 1)[1] for d in shown)) == 1 and len(shown) > 1
+                help_text += f" (default: {field.default if same else '; '.join(shown)})"
+                hint, default = hint | None, None
+            option = typer.Option(*self.declarations.get(name, (flag(name),)), help=help_text)
+            parameters.append(
+                inspect.Parameter(
+                    name,
+                    inspect.Parameter.KEYWORD_ONLY,
+                    default=default,
+                    annotation=Annotated[hint, option],
+                )  # fmt: skip
             )
-        )
-    return parameters
+        return parameters
+
+    def build(self, values: dict[str, Any]) -> Any:
+        if self.given_only:
+            return {k: v for k, v in values.items() if v is not None}
+        return self.classes[0](**values)
 
 
-def config_command(
-    **configs: tuple[type, Sequence[str] | None, Mapping[str, Sequence[str]] | None],
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorate a typer command: for each ``argument=(Config, fields, declarations)`` the
-    command gets a flag per field and receives ``argument=Config(**those values)``."""
+def config_command(**flags: Flags) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a typer command: for each ``argument=Flags(...)`` the command gets a flag
+    per field and receives ``argument=`` the config built from them (or the dict of those
+    given)."""
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
         own = [
             p for name, p in inspect.signature(command, eval_str=True).parameters.items()
-            if name not in configs
+            if name not in flags
         ]  # fmt: skip
-        generated = {
-            argument: config_parameters(config, fields, declarations)
-            for argument, (config, fields, declarations) in configs.items()
-        }
+        generated = {argument: spec.parameters() for argument, spec in flags.items()}
         seen = {p.name for p in own}
         for parameters in generated.values():
             clash = seen & {p.name for p in parameters}
@@ -84,8 +113,8 @@ def config_command(
         def run(**values: Any) -> Any:
             try:
                 built = {
-                    argument: configs[argument][0](
-                        **{p.name: values.pop(p.name) for p in parameters}
+                    argument: flags[argument].build(
+                        {p.name: values.pop(p.name) for p in parameters}
                     )
                     for argument, parameters in generated.items()
                 }

@@ -259,7 +259,7 @@ def test_cli_trains_end_to_end_and_refuses_headline_options_for_covers(setup, tm
     assert "resuming from" in again.output and "for 5 steps" in again.output
     cover = CliRunner().invoke(app, [*args, "--target", "cover"])  # cover has no --llm, LoRA
     assert cover.exit_code == 1
-    assert "--llm, --max-article-tokens, --lora-rank: for --target headline" in cover.output
+    assert "--llm, --lora-rank, --max-article-tokens: for --target headline" in cover.output
 
 
 @pytest.mark.slow

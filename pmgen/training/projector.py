@@ -16,10 +16,6 @@ from pmgen.training.soft_prompt import (
 )
 from user_models.data import SequenceSplits
 
-# settings only the headline target has (the cover LoRA is trained by `pmgen train-lora`),
-# and only the cover target has
-HEADLINE_ONLY = ("llm", "max_article_tokens", "dtype", "lora_rank")
-COVER_ONLY = ("model", "resolution")
 FLAG_NAMES = {"model": "sd-model"}  # a setting's flag where it is not its name
 
 
@@ -30,23 +26,24 @@ def _flags(names) -> str:
 def projector_config(target: str, **settings: object) -> SoftPromptTrainingConfig:
     """The training config of ``target`` (headline | cover) with ``settings`` (None: the
     target's default); a setting the target does not have is an error naming its flag."""
+    import dataclasses
+
     from pmgen.training.cover import CoverProjectorTrainingConfig
     from pmgen.training.soft_prompt import ProjectorTarget
 
     given = {k: v for k, v in settings.items() if v is not None}
-    if ProjectorTarget(target) is ProjectorTarget.COVER:
-        wrong = [k for k in HEADLINE_ONLY if given.get(k)]  # lora_rank 0: no LoRA
-        if wrong:
-            raise ValueError(
-                f"{_flags(wrong)}: for --target headline only; the cover LoRA is trained by "
-                "`pmgen train-lora`"
-            )
-        cover = {k: v for k, v in given.items() if k not in HEADLINE_ONLY}
-        return CoverProjectorTrainingConfig(**cover)
-    wrong = [k for k in COVER_ONLY if k in given]
+    cover = ProjectorTarget(target) is ProjectorTarget.COVER
+    config = CoverProjectorTrainingConfig if cover else ProjectorTrainingConfig
+    known = {f.name for f in dataclasses.fields(config)}
+    wrong = [k for k, v in given.items() if k not in known and (v or not cover)]  # 0: none
+    if wrong and cover:
+        raise ValueError(
+            f"{_flags(wrong)}: for --target headline only; the cover LoRA is trained by "
+            "`pmgen train-lora`"
+        )
     if wrong:
         raise ValueError(f"{_flags(wrong)}: for --target cover only")
-    return ProjectorTrainingConfig(**{k: v for k, v in given.items() if k not in COVER_ONLY})
+    return config(**{k: v for k, v in given.items() if k in known})
 
 
 def train_projector(

@@ -62,7 +62,9 @@ class SoftPromptTrainingConfig(StepTrainingConfig):
     examples drawn from the splits. ``None`` budgets mean no limit."""
 
     target: str = option("headline", "what the soft prompt conditions: headline or cover")
-    num_virtual_tokens: int = option(8, "k: virtual tokens per user")
+    num_virtual_tokens: int = option(
+        8, "k: virtual tokens per user; 0 with --lora-rank trains a headline LoRA alone"
+    )
     projector_hidden_size: int = option(256, "width of the two-layer projector")
     learning_rate: float = option(1e-3, "AdamW learning rate of the projector")
     weight_decay: float = option(0.0, "AdamW weight decay")
