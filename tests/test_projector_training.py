@@ -260,6 +260,9 @@ def test_cli_trains_end_to_end_and_refuses_headline_options_for_covers(setup, tm
     cover = CliRunner().invoke(app, [*args, "--target", "cover"])  # cover has no --llm, LoRA
     assert cover.exit_code == 1
     assert "--llm, --lora-rank, --max-article-tokens: for --target headline" in cover.output
+    headline = CliRunner().invoke(app, [*args, "--resolution", "64", "--sd-model", "x"])
+    assert headline.exit_code == 1
+    assert "--sd-model, --resolution: for --target cover only" in headline.output
 
 
 @pytest.mark.slow
