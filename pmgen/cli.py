@@ -19,7 +19,7 @@ from pmgen.training.cover import CoverProjectorTrainingConfig
 from pmgen.training.headline import HeadlineLoraConfig
 from pmgen.training.lora import LoraTrainingConfig
 from pmgen.training.soft_prompt import ProjectorTarget, ProjectorTrainingConfig
-from user_models.config import EncoderType, ItemIdMode, Protocol
+from user_models.config import EncoderType, ItemIdMode, Protocol, TrainingConfig
 
 log = logging.getLogger("pmgen.cli")
 # the models a cover job names (its LoRA weights come with --cover-lora-weight)
@@ -28,6 +28,11 @@ TRAINING_FLAGS = {
     "max_epochs": ("--max-epochs", "--epochs"),
     "learning_rate": ("--learning-rate", "--lr"),
 }
+# the encoder's training settings pretrain and finetune take (the rest keep their defaults)
+ENCODER_TRAINING = Flags(
+    TrainingConfig, ("max_epochs", "batch_size", "learning_rate", "patience", "seed"),
+    TRAINING_FLAGS, given_only=True,
+)  # fmt: skip
 COVER_MODELS = ("llm", "sd_model", "scorer", "clip_model", "clip_pretrained", "text_model", "dtype")
 
 app = typer.Typer(
@@ -106,7 +111,6 @@ SkipOpt = Annotated[
 TextModelOpt = Annotated[
     str, typer.Option("--text-model", help="Sentence encoder: hub id or local path.")
 ]
-LlmOpt = Annotated[str, typer.Option("--llm", help=help_of(ModelsConfig, "llm"))]
 CoverLoraOpt = Annotated[
     list[Path] | None,
     typer.Option(
@@ -129,18 +133,8 @@ ImageWordsOpt = Annotated[
 ]
 ClipModelOpt = Annotated[str, typer.Option("--clip-model", help="open_clip model name.")]
 ClipTagOpt = Annotated[str, typer.Option("--clip-pretrained", help="open_clip pretrained tag.")]
-EpochsOpt = Annotated[int | None, typer.Option("--epochs", help="Maximum epochs.")]
-BatchOpt = Annotated[int | None, typer.Option("--batch-size", help="Windows per step.")]
-LrOpt = Annotated[float | None, typer.Option("--lr", help="Learning rate.")]
-PatienceOpt = Annotated[
-    int | None, typer.Option("--patience", help="Epochs without a better valid Recall@20.")
-]
 ResumeOpt = Annotated[
     bool, typer.Option("--resume/--no-resume", help="Continue from the last checkpoint.")
-]
-SeedOpt = Annotated[
-    int | None,
-    typer.Option("--seed", help="Seed for weights and data order: the same seed, the same run."),
 ]
 ProtocolOpt = Annotated[
     Protocol,
@@ -208,24 +202,6 @@ def _features_options(
     )
 
 
-def _training(
-    epochs: int | None,
-    batch_size: int | None,
-    lr: float | None,
-    patience: int | None,
-    seed: int | None = None,
-    protocol: Protocol = Protocol.PMGEN,
-) -> dict[str, object]:
-    return {
-        "max_epochs": epochs,
-        "batch_size": batch_size,
-        "learning_rate": lr,
-        "patience": patience,
-        "seed": seed,
-        "protocol": protocol.value,
-    }
-
-
 def _report_training(verb: str, result, protocol: Protocol = Protocol.PMGEN) -> None:
     log.info(
         f"{verb} {result.epochs} epochs; best valid recall@20 {result.best_metric:.4f} "
@@ -266,20 +242,17 @@ def features(
 
 
 @app.command("pretrain")
+@config_command(training=ENCODER_TRAINING)
 def pretrain_command(
     data: DataOpt = None,
     data_format: FormatOpt = "auto",
     workdir: WorkdirOpt = Path("runs/sample"),
     skip_invalid: SkipOpt = False,
-    epochs: EpochsOpt = None,
-    batch_size: BatchOpt = None,
-    lr: LrOpt = None,
-    patience: PatienceOpt = None,
     resume: ResumeOpt = True,
-    seed: SeedOpt = None,
     protocol: ProtocolOpt = Protocol.PMGEN,
     text_model: TextModelOpt = ModelsConfig.text_model,
     image_words: ImageWordsOpt = ImageWords.AUTO,
+    training: dict = None,
 ) -> None:
     """MP4SR pre-training of the M2SE encoder (NIP + CMCL); runs under `accelerate launch`."""
     from pmgen import workflow
@@ -287,14 +260,16 @@ def pretrain_command(
     try:
         options = _features_options(text_model, image_words)
         prepared = _prepare(data, data_format, skip_invalid, workdir, True, options)
-        training = _training(epochs, batch_size, lr, patience, seed, protocol)
-        result = workflow.pretrain(prepared, workdir, resume=resume, **training)
+        result = workflow.pretrain(
+            prepared, workdir, resume=resume, protocol=protocol.value, **training
+        )
     except USER_ERRORS as error:
         _fail(error)
     _report_training("pre-trained", result, protocol)
 
 
 @app.command("finetune")
+@config_command(training=ENCODER_TRAINING)
 def finetune_command(
     data: DataOpt = None,
     data_format: FormatOpt = "auto",
@@ -316,15 +291,11 @@ def finetune_command(
     output_name: Annotated[str, typer.Option(help="Sub-folder of WORKDIR for this run.")] = (
         "finetune"
     ),
-    epochs: EpochsOpt = None,
-    batch_size: BatchOpt = None,
-    lr: LrOpt = None,
-    patience: PatienceOpt = None,
     resume: ResumeOpt = True,
-    seed: SeedOpt = None,
     protocol: ProtocolOpt = Protocol.PMGEN,
     text_model: TextModelOpt = ModelsConfig.text_model,
     image_words: ImageWordsOpt = ImageWords.AUTO,
+    training: dict = None,
 ) -> None:
     """Fine-tune for next-item prediction (M2SE or SASRec); early stopping on Recall@20."""
     from pmgen import workflow
@@ -344,7 +315,8 @@ def finetune_command(
             item_ids=item_ids.value,
             output_name=output_name,
             resume=resume,
-            **_training(epochs, batch_size, lr, patience, seed, protocol),
+            protocol=protocol.value,
+            **training,
         )
     except USER_ERRORS as error:
         _fail(error)

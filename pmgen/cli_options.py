@@ -71,7 +71,7 @@ class Flags:
             default = field.default
             if self.given_only:  # unset: the built config's own default
                 shown = defaults[name]
-                same = len(set(d.split(" ", 1)[1] for d in shown)) == 1 and len(shown) > 1
+                same = len({d.split(" ", 1)[1] for d in shown}) == 1
                 help_text += f" (default: {field.default if same else '; '.join(shown)})"
                 hint, default = hint | None, None
             option = typer.Option(*self.declarations.get(name, (flag(name),)), help=help_text)

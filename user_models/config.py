@@ -142,16 +142,21 @@ class TrainingConfig(_JsonConfig):
 
     model_type = "training"
     stage: str = Stage.FINETUNE.value
-    learning_rate: float = 1e-3  # MP4SR default
+    learning_rate: float = field(default=1e-3, metadata={"help": "Adam learning rate (MP4SR's)."})
     weight_decay: float = 0.0
     # Windows, not prefixes: each window of 51 items carries 50 next-item losses, so
     # 128 windows is ~6k predictions a step (RecBole's 1024 one-loss prefixes, x6).
-    batch_size: int = 128
-    max_epochs: int = 200
-    patience: int = 10  # early stopping on validation Recall@20
+    batch_size: int = field(default=128, metadata={"help": "Windows per step."})
+    max_epochs: int = field(default=200, metadata={"help": "Maximum epochs."})
+    patience: int = field(
+        default=10, metadata={"help": "Epochs without a better validation Recall@20."}
+    )
     eval_every: int = 1
     eval_batch_size: int = 256
-    seed: int = 2026
+    seed: int = field(
+        default=2026,
+        metadata={"help": "Seed for weights and data order: the same seed, the same run."},
+    )
     num_workers: int = 0
     max_steps_per_epoch: int | None = None
     metric: str = "recall@20"
