@@ -357,16 +357,13 @@ def evaluate_command(
     from pmgen.tables import print_table
 
     try:
-        dirs = model_dir or sorted(p.parent for p in workdir.glob("*/best/config.json"))
-        if not dirs:
-            raise FileNotFoundError(f"no trained encoder under {workdir}: run `pmgen finetune`")
+        encoders = workflow.encoders_to_evaluate(workdir, model_dir)
         options = _features_options(text_model, image_words)
         prepared = _prepare(data, data_format, skip_invalid, workdir, True, options, quiet=as_json)
-        results = {}
-        for directory in dirs:
-            best = directory / "best" if (directory / "best").exists() else directory
-            name = directory.name if best != directory else directory.parent.name
-            results[name] = workflow.evaluate(prepared, best, cold_threshold, protocol=protocol)
+        results = {
+            name: workflow.evaluate(prepared, best, cold_threshold, protocol=protocol)
+            for name, best in encoders.items()
+        }
     except USER_ERRORS as error:
         _fail(error)
     line = workflow.protocol_line(protocol, prepared.splits)

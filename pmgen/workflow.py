@@ -297,3 +297,18 @@ def pretrained_to_start_from(
             "pass --from-pretrained, or use --scratch"
         )
     return pretrained
+
+
+def encoders_to_evaluate(workdir: Path, folders: list[Path] | None = None) -> dict[str, Path]:
+    """The encoders ``pmgen evaluate`` tests, by name: ``folders`` (each a run folder with
+    ``best/``, or an encoder folder itself), else every ``WORKDIR/*/best``."""
+    folders = folders or sorted(
+        p.parent for p in Path(workdir).glob(f"*/{BEST_DIR}/{ENCODER_CONFIG_FILE}")
+    )
+    if not folders:
+        raise FileNotFoundError(f"no trained encoder under {workdir}: run `pmgen finetune`")
+    found = {}
+    for folder in map(Path, folders):
+        best = folder / BEST_DIR if (folder / BEST_DIR).exists() else folder
+        found[folder.name if best != folder else folder.parent.name] = best
+    return found
