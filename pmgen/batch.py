@@ -19,6 +19,7 @@ from pmgen.data.errors import ReadReport
 from pmgen.data.newscategory import SplitChoice
 from pmgen.headlines import requests as req
 from pmgen.jobs import JobSummary, check_before_models
+from pmgen.paths import ITEMS_FILE, USERS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class BatchInputs:
 
         if self.items is not None and self.users is None:
             raise ValueError(f"--items needs --users (the rows to {purpose})")
-        users = Path(self.users) if self.users is not None else sample_dir() / "users.jsonl"
+        users = Path(self.users) if self.users is not None else sample_dir() / USERS_FILE
         fmt = (
             req.detect_request_format(users)
             if self.format == "auto"
@@ -50,7 +51,7 @@ class BatchInputs:
         )
         items = self.items
         if items is None and self.users is None:
-            items = sample_dir() / "items.jsonl"
+            items = sample_dir() / ITEMS_FILE
         if items is None and fmt is req.RequestFormat.NEWSCATEGORY:
             items = users  # the file is its own catalogue
         if items is None and fmt is not req.RequestFormat.LAMP:

@@ -11,6 +11,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from pmgen import paths
 from pmgen.data.catalogue import Item
 from pmgen.data.checks import missing_field
 from pmgen.data.errors import InvalidInputError, ReadReport
@@ -160,7 +161,7 @@ def _read_histories(inputs: ReportInputs, data_dir: Path) -> None:
     """Items and the requests the jobs served (the same leave-one-out rows), by index."""
     from pmgen.headlines import requests as req
 
-    items, users = data_dir / "items.jsonl", data_dir / "users.jsonl"
+    items, users = data_dir / paths.ITEMS_FILE, data_dir / paths.USERS_FILE
     for path in (items, users):
         if not path.exists():
             inputs.data_problem = f"histories not shown: {path} not found"
