@@ -207,13 +207,15 @@ def make_covers(
     if resolved.format is req.RequestFormat.LAMP:
         raise ValueError("LaMP-4 rows have no item catalogue with images: use pens/mind/pmgen")
     weights = models.cover_lora_weights or None
+    if projector is None and workdir is not None:  # found once, for the record and the writer
+        projector = default_cover_projector(workdir)
     fingerprint = cover_fingerprint(
         config,
         {"users": resolved.users, "items": resolved.items, "headlines": headlines},
         {"format": resolved.format.value, "scorer": models.scorer, "num_keywords": num_keywords},
         {
             "sd_model": models.sd_model,
-            "projector": projector or (workdir and default_cover_projector(workdir)),
+            "projector": projector,
             "user_encoder": trained_encoder_dir(workdir),
             "clip_model": models.clip_model, "clip_pretrained": models.clip_pretrained,
             "text_model": models.text_model, "llm": models.llm,

@@ -213,9 +213,6 @@ def _report_training(verb: str, result, protocol: Protocol = Protocol.PMGEN) -> 
 USER_ERRORS = (ValueError, FileNotFoundError, OSError, ModelUnavailableError)
 
 
-_fail = fail
-
-
 @app.command()
 def features(
     data: DataOpt = None,
@@ -232,7 +229,7 @@ def features(
         options = _features_options(text_model, image_words, clip_model, clip_pretrained)
         prepared = _prepare(data, data_format, skip_invalid, workdir, True, options)
     except USER_ERRORS as error:
-        _fail(error)
+        fail(error)
     table = prepared.features
     with_image = int(table.image_mask.any(dim=-1).sum())
     log.info(
@@ -264,7 +261,7 @@ def pretrain_command(
             prepared, workdir, resume=resume, protocol=protocol.value, **training
         )
     except USER_ERRORS as error:
-        _fail(error)
+        fail(error)
     _report_training("pre-trained", result, protocol)
 
 
@@ -319,7 +316,7 @@ def finetune_command(
             **training,
         )
     except USER_ERRORS as error:
-        _fail(error)
+        fail(error)
     _report_training("fine-tuned", result, protocol)
 
 
@@ -365,7 +362,7 @@ def evaluate_command(
             for name, best in encoders.items()
         }
     except USER_ERRORS as error:
-        _fail(error)
+        fail(error)
     line = workflow.protocol_line(protocol, prepared.splits)
     saved = workflow.save_evaluation(workdir, results, protocol, line)
     if as_json:
@@ -392,7 +389,7 @@ def quickstart(
     try:
         run_quickstart(workdir, max_epochs=epochs, headline_rows=headline_rows)
     except USER_ERRORS as error:
-        _fail(error)
+        fail(error)
 
 
 @app.command("headlines")
@@ -471,7 +468,7 @@ def headlines_command(
             overwrite=overwrite, state=state,
         )  # fmt: skip
     except USER_ERRORS as error:
-        _fail(error)
+        fail(error)
     if state.is_main_process:
         report_finished(result.summary, out)
 
@@ -540,7 +537,7 @@ def covers_command(
             overwrite=overwrite, state=state,
         )  # fmt: skip
     except USER_ERRORS as error:
-        _fail(error)
+        fail(error)
     if state.is_main_process:
         report_finished(result.summary, out / COVER_RECORDS_FILE, "posters")
 
@@ -599,7 +596,7 @@ def train_projector_command(
             resume=resume,
         )
     except USER_ERRORS as error:
-        _fail(error)
+        fail(error)
     if process_state().is_main_process:
         trained = "headline LoRA" if config.num_virtual_tokens == 0 else f"{target} projector"
         log.info(
@@ -643,7 +640,7 @@ def train_headlines_command(
             data, output, config, format=data_format, skip_invalid=skip_invalid, resume=resume
         )
     except USER_ERRORS as error:
-        _fail(error)
+        fail(error)
     if process_state().is_main_process:
         best = "-" if result.best_score is None else f"{result.best_score:.2f}"
         log.info(
@@ -688,7 +685,7 @@ def train_lora_command(
     try:
         result = train_lora(images, out, config, resume=resume)
     except USER_ERRORS as error:
-        _fail(error)
+        fail(error)
     if process_state().is_main_process:
         last = result.history[-1]["train_loss"] if result.history else None
         loss = f"last train loss {last:.4f}" if last is not None else "no step run"
@@ -755,7 +752,7 @@ def demo_command(
             settings=settings,
         )  # fmt: skip
     except USER_ERRORS as error:
-        _fail(error)
+        fail(error)
     launch_demo(demo, host, port)
 
 
@@ -799,7 +796,7 @@ def data_check_command(
     try:
         check = check_file(file, data_format, skip_invalid=skip_invalid)
     except USER_ERRORS as error:
-        _fail(error)
+        fail(error)
     typer.echo(check.to_json() if as_json else render(check))
 
 

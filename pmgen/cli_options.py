@@ -52,7 +52,7 @@ class Flags:
     def parameters(self) -> list[inspect.Parameter]:
         """Keyword parameters of a typer command, each ``Annotated[type, typer.Option]``."""
         found: dict[str, tuple[dataclasses.Field, Any]] = {}
-        defaults: dict[str, list[str]] = {}
+        defaults: dict[str, list[tuple[str, Any]]] = {}  # (config's label, its default)
         for config in self.classes:
             hints = typing.get_type_hints(config)
             label = getattr(config, "trained_target", config.__name__)
@@ -62,7 +62,7 @@ class Flags:
                 if self.fields is not None and field.name not in self.fields:
                     continue
                 found.setdefault(field.name, (field, hints[field.name]))
-                defaults.setdefault(field.name, []).append(f"{label} {field.default}")
+                defaults.setdefault(field.name, []).append((label, field.default))
         parameters = []
         for name, (field, hint) in found.items():
             if field.default is dataclasses.MISSING:
@@ -71,8 +71,11 @@ class Flags:
             default = field.default
             if self.given_only:  # unset: the built config's own default
                 shown = defaults[name]
-                same = len({d.split(" ", 1)[1] for d in shown}) == 1
-                help_text += f" (default: {field.default if same else '; '.join(shown)})"
+                if len({value for _, value in shown}) > 1:
+                    shown_text = "; ".join(f"{label} {value}" for label, value in shown)
+                else:
+                    shown_text = str(field.default)
+                help_text += f" (default: {shown_text})"
                 hint, default = hint | None, None
             option = typer.Option(*self.declarations.get(name, (flag(name),)), help=help_text)
             parameters.append(

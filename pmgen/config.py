@@ -68,7 +68,8 @@ def help_of(config: type, name: str) -> str:
     raise KeyError(f"{config.__name__} has no field {name!r}")
 
 
-def _option(default: Any, help: str) -> Any:
+def option(default: Any, help: str) -> Any:
+    """A dataclass field with a help text (peft's style): the flag's and the control's."""
     return field(default=default, metadata={"help": help})
 
 
@@ -102,26 +103,26 @@ def _unit(config: object, name: str) -> None:
 class HeadlineConfig:
     """How each headline is written, scored and chosen."""
 
-    method: PersonalizationMethod = _option(
+    method: PersonalizationMethod = option(
         PersonalizationMethod.EXPLICIT,
         "none | explicit (history titles + keywords in the prompt) | soft (soft prompt "
         "from the user vector) | both",
     )
-    num_candidates: int = _option(4, "Candidates per request; the rerank keeps one.")
-    do_sample: bool = _option(True, "Sampled candidates; else greedy (beam search for N > 1).")
-    temperature: float = _option(0.8, "Sampling temperature.")
-    top_p: float = _option(0.95, "Nucleus sampling: the smallest token set with this mass.")
-    max_new_tokens: int = _option(24, "Tokens per headline at most.")
-    batch_size: int = _option(8, "Requests per batch.")
-    rerank: RerankBy = _option(
+    num_candidates: int = option(4, "Candidates per request; the rerank keeps one.")
+    do_sample: bool = option(True, "Sampled candidates; else greedy (beam search for N > 1).")
+    temperature: float = option(0.8, "Sampling temperature.")
+    top_p: float = option(0.95, "Nucleus sampling: the smallest token set with this mass.")
+    max_new_tokens: int = option(24, "Tokens per headline at most.")
+    batch_size: int = option(8, "Requests per batch.")
+    rerank: RerankBy = option(
         RerankBy.PMG,
         "none | pmg (alpha * log personalization + (1 - alpha) * log fidelity) | click "
         "(the M2SE encoder's click score)",
     )
-    alpha: float = _option(0.5, "PMG's weight of personalization against fidelity.")
-    num_titles: int = _option(5, "History titles retrieved into the prompt.")
-    num_keywords: int = _option(5, "LLM preference keywords in the prompt (0 = none).")
-    seed: int = _option(0, "Same seed, same headlines.")
+    alpha: float = option(0.5, "PMG's weight of personalization against fidelity.")
+    num_titles: int = option(5, "History titles retrieved into the prompt.")
+    num_keywords: int = option(5, "LLM preference keywords in the prompt (0 = none).")
+    seed: int = option(0, "Same seed, same headlines.")
 
     def __post_init__(self) -> None:
         _coerce(self, "method", PersonalizationMethod)
@@ -134,33 +135,33 @@ class HeadlineConfig:
 class CoverConfig:
     """How each cover or poster is made, scored and chosen."""
 
-    layout: Layout = _option(Layout.COVER, "cover (1:1) | poster (2:3) | banner (16:9)")
-    size: int = _option(768, "The poster's long side in pixels.")
-    background: Background = _option(
+    layout: Layout = option(Layout.COVER, "cover (1:1) | poster (2:3) | banner (16:9)")
+    size: int = option(768, "The poster's long side in pixels.")
+    background: Background = option(
         Background.AUTO,
         "auto (generate where Stable Diffusion is set up, else the item's image, else plain) "
         "| generate | item | plain",
     )
-    method: CoverMethod = _option(
+    method: CoverMethod = option(
         CoverMethod.BOTH,
         "none | keywords (the user's preference keywords in the prompt) | soft (soft tokens "
         "from the user vector) | both; generated backgrounds only",
     )
-    num_candidates: int = _option(4, "Generated backgrounds per request (others give one).")
-    num_inference_steps: int = _option(30, "Denoising steps.")
-    guidance_scale: float = _option(7.5, "Classifier-free guidance scale.")
-    image_size: int = _option(512, "Stable Diffusion's square output, then cropped.")
-    negative_prompt: str = _option(
+    num_candidates: int = option(4, "Generated backgrounds per request (others give one).")
+    num_inference_steps: int = option(30, "Denoising steps.")
+    guidance_scale: float = option(7.5, "Classifier-free guidance scale.")
+    image_size: int = option(512, "Stable Diffusion's square output, then cropped.")
+    negative_prompt: str = option(
         "text, watermark, blurry, low quality", "What generated backgrounds avoid."
     )
-    style: str | None = _option(None, "Appended to every generated prompt.")
-    rerank: RerankBy = _option(
+    style: str | None = option(None, "Appended to every generated prompt.")
+    rerank: RerankBy = option(
         RerankBy.PMG, "none | pmg (alpha * log personalization + (1 - alpha) * log fidelity)"
     )
-    alpha: float = _option(0.5, "PMG's weight of personalization against fidelity.")
-    subtitle: str = _option("category", "category | none")
-    batch_size: int = _option(1, "Requests per batch.")
-    seed: int = _option(0, "Candidate j of request i has seed 1000 * (seed + i) + j.")
+    alpha: float = option(0.5, "PMG's weight of personalization against fidelity.")
+    subtitle: str = option("category", "category | none")
+    batch_size: int = option(1, "Requests per batch.")
+    seed: int = option(0, "Candidate j of request i has seed 1000 * (seed + i) + j.")
 
     def __post_init__(self) -> None:
         _coerce(self, "layout", Layout)
@@ -179,19 +180,19 @@ class CoverConfig:
 class ModelsConfig:
     """The models, by hub id or path (``None``: that generator is not set up)."""
 
-    llm: str | None = _option(DEFAULT_HEADLINE_MODEL, "Any causal LM: headlines and keywords.")
-    sd_model: str | None = _option(None, "Stable Diffusion 1.x/2.x: generated covers.")
+    llm: str | None = option(DEFAULT_HEADLINE_MODEL, "Any causal LM: headlines and keywords.")
+    sd_model: str | None = option(None, "Stable Diffusion 1.x/2.x: generated covers.")
     cover_lora_weights: list[float] = field(
         default_factory=list, metadata={"help": "One weight per cover LoRA."}
     )
-    scorer: ImageScorerKind = _option(
+    scorer: ImageScorerKind = option(
         ImageScorerKind.AUTO,
         "Image scores: auto (CLIP, else image words) | clip | words | none",
     )
-    clip_model: str = _option(DEFAULT_CLIP_MODEL, "open_clip model name.")
-    clip_pretrained: str | None = _option(DEFAULT_CLIP_PRETRAINED, "open_clip weights tag.")
-    text_model: str = _option(DEFAULT_SENTENCE_MODEL, "Sentence encoder: scores, retrieval.")
-    dtype: str = _option("float32", "float32 | bfloat16 | float16")
+    clip_model: str = option(DEFAULT_CLIP_MODEL, "open_clip model name.")
+    clip_pretrained: str | None = option(DEFAULT_CLIP_PRETRAINED, "open_clip weights tag.")
+    text_model: str = option(DEFAULT_SENTENCE_MODEL, "Sentence encoder: scores, retrieval.")
+    dtype: str = option("float32", "float32 | bfloat16 | float16")
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -27,14 +28,12 @@ from typing import TextIO
 PROGRESS_SECONDS_ENV = "PMGEN_PROGRESS_SECONDS"
 DEFAULT_PROGRESS_SECONDS = 10.0
 LOGGERS = ("pmgen", "pipelines", "user_models", "demo", "benchmarks")
+_LINE_ENDS = re.compile(r"([\r\n])")  # split keeping each line end as a piece of its own
 
 
 class _CurrentStderr(logging.StreamHandler):
     """A handler writing to whatever ``sys.stderr`` is when a record is emitted (a test
     runner or the non-terminal line stream may have replaced it since)."""
-
-    def __init__(self) -> None:
-        super().__init__()
 
     @property
     def stream(self) -> TextIO:  # type: ignore[override]
@@ -64,8 +63,8 @@ class ProgressFilter:
     def write(self, text: str) -> int:
         if not isinstance(text, str):  # a text stream, as click's binary probe must see
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        for char in text:
-            if char == "\r":
+        for piece in _LINE_ENDS.split(text):
+            if piece == "\r":
                 now = time.monotonic()
                 if (
                     self._line.strip()
@@ -75,12 +74,12 @@ class ProgressFilter:
                     self._emit()
                     self._last_redraw = now
                 self._line, self._in_bar = "", True
-            elif char == "\n":
+            elif piece == "\n":
                 if self._line.strip() and not (self._in_bar and self.drop_bars):
                     self._emit()
                 self._line, self._in_bar = "", False
             else:
-                self._line += char
+                self._line += piece
         self.target.flush()
         return len(text)
 

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from pmgen.config import CoverConfig
+from pmgen.config import CoverConfig, CoverMethod
 from pmgen.covers.job import CoverWriter
 from pmgen.data.catalogue import Item
 from pmgen.features.image import DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED
@@ -112,7 +112,9 @@ def build_cover_writer(
     def encoder():
         return load_user_encoder(workdir, items) if workdir is not None else None
 
-    if projector is None and workdir is not None:
+    if not CoverMethod(config.method).uses_soft:
+        projector = None  # only soft tokens use one: not loaded for nothing
+    elif projector is None and workdir is not None:
         projector = default_cover_projector(workdir)
     models = ModelsConfig(
         llm=None if llm is None else str(llm), sd_model=None if sd_model is None else str(sd_model),

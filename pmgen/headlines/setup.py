@@ -10,7 +10,7 @@ from pmgen.config import HeadlineConfig
 from pmgen.data.catalogue import Item
 from pmgen.features.text import DEFAULT_SENTENCE_MODEL
 from pmgen.headlines.job import HeadlineWriter
-from pmgen.paths import BEST_DIR, HEADLINE_PROJECTOR_OUTPUT
+from pmgen.paths import BEST_DIR, HEADLINE_PROJECTOR_OUTPUT, LORA_DIR, PROJECTOR_DIR
 from pmgen.run_fingerprint import RunFingerprint
 
 DEFAULT_LLM = DEFAULT_HEADLINE_MODEL
@@ -30,8 +30,8 @@ def job_device(device: str | None = None) -> str:
 def default_projector(workdir: str | Path) -> tuple[Path | None, Path | None]:
     """(projector, lora) folders trained in ``workdir``, or None where there is none."""
     best = Path(workdir) / HEADLINE_PROJECTOR_OUTPUT / BEST_DIR
-    projector = best / "projector"
-    lora = best / "lora"
+    projector = best / PROJECTOR_DIR
+    lora = best / LORA_DIR
     return (
         projector if projector.is_dir() else None,
         lora if (lora / "adapter_config.json").exists() else None,

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from pipelines.errors import ModelUnavailableError
+from pipelines.headline import PersonalizationMethod
 from pmgen import paths
-from pmgen.config import CoverConfig, HeadlineConfig, ModelsConfig
+from pmgen.config import CoverConfig, CoverMethod, HeadlineConfig, ModelsConfig
 from pmgen.data.catalogue import Item
 from pmgen.studio import folder as layout
 from pmgen.studio.inputs import Article, ImageSource, User
@@ -38,8 +39,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-HEADLINE_METHODS = ("auto", "none", "explicit", "soft", "both")
-COVER_METHODS = ("auto", "none", "keywords", "soft", "both")
+# the Studio's and the demo's methods: the library's, plus auto (chosen per user)
+HEADLINE_METHODS = ("auto", *(method.value for method in PersonalizationMethod))
+COVER_METHODS = ("auto", *(method.value for method in CoverMethod))
 BACKGROUNDS = ("generate", "item")
 ARTICLE_ITEM_ID = "__article__"  # the article's place among the catalogue items a cover reads
 
@@ -453,7 +455,7 @@ class Studio:
         posters, by (user, item); ``items`` the catalogue (default: this Studio's). Records
         name the models in ``models``."""
         from pipelines.poster import PosterComposer
-        from pmgen.config import Background, CoverMethod
+        from pmgen.config import Background
         from pmgen.covers.job import CoverWriter
 
         background, method = Background(config.background), CoverMethod(config.method)
@@ -534,7 +536,6 @@ class Studio:
         and an encoder that knows the user's items). ``auto``: both where soft tokens are
         possible, else keywords. Candidate j has seed 1000 * seed + j.
         """
-        from pmgen.config import CoverMethod
         from pmgen.headlines.requests import HeadlineRequest
         from pmgen.scoring.ranking import RerankBy
 

@@ -22,9 +22,9 @@ import torch
 
 from pipelines.models import DEFAULT_SD_MODEL
 from pipelines.soft_prompt import SoftPromptConfig, SoftPromptProjector
+from pmgen.config import option
 from pmgen.data.catalogue import Item
 from pmgen.training.diffusion import DenoisingLoss, FrozenStableDiffusion
-from pmgen.training.loop import option
 from pmgen.training.soft_prompt import (
     Example,
     SoftPromptTrainer,

@@ -29,9 +29,10 @@ import torch
 from torch import nn
 
 from pipelines.models import DEFAULT_HEADLINE_MODEL
+from pmgen.config import option
 from pmgen.data.catalogue import Item
 from pmgen.paths import LORA_DIR, TRAINING_INFO_FILE
-from pmgen.training.loop import StepTrainer, StepTrainingConfig, option
+from pmgen.training.loop import StepTrainer, StepTrainingConfig
 from pmgen.training.soft_prompt import (
     HeadlineBatch,
     HeadlineLoss,

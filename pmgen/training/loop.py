@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from pmgen.config import option
 from pmgen.paths import TRAINER_STATE_FILE, TRAINING_CONFIG_FILE, TRAINING_INFO_FILE
 from user_models.config import _JsonConfig
 from user_models.trainer import (
@@ -37,11 +38,6 @@ from user_models.trainer import (
 )
 
 logger = logging.getLogger(__name__)
-
-
-def option(default: Any, help: str) -> Any:
-    """A dataclass field with a help text (peft's style)."""
-    return field(default=default, metadata={"help": help})
 
 
 @dataclass

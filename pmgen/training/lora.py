@@ -22,10 +22,11 @@ from typing import Any
 import torch
 
 from pipelines.models import DEFAULT_SD_MODEL
+from pmgen.config import option
 from pmgen.data.errors import InvalidInputError
 from pmgen.paths import SD_LORA_METADATA_FILE, SD_LORA_WEIGHTS_FILE, TRAINING_INFO_FILE
 from pmgen.training.diffusion import DenoisingLoss, FrozenStableDiffusion
-from pmgen.training.loop import LoopResult, StepTrainer, StepTrainingConfig, option
+from pmgen.training.loop import LoopResult, StepTrainer, StepTrainingConfig
 
 LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")  # the attention projections of the UNet
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")

@@ -3,13 +3,15 @@ the trainer from the config's target (``pmgen train-projector``, the benchmarks)
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from pmgen.paths import COVER_PROJECTOR_OUTPUT, HEADLINE_PROJECTOR_OUTPUT
-from pmgen.training.cover import CoverProjectorTrainer
+from pmgen.training.cover import CoverProjectorTrainer, CoverProjectorTrainingConfig
 from pmgen.training.loop import LoopResult
 from pmgen.training.soft_prompt import (
     HEADLINE,
+    ProjectorTarget,
     ProjectorTrainer,
     ProjectorTrainingConfig,
     SoftPromptTrainingConfig,
@@ -26,11 +28,6 @@ def _flags(names) -> str:
 def projector_config(target: str, **settings: object) -> SoftPromptTrainingConfig:
     """The training config of ``target`` (headline | cover) with ``settings`` (None: the
     target's default); a setting the target does not have is an error naming its flag."""
-    import dataclasses
-
-    from pmgen.training.cover import CoverProjectorTrainingConfig
-    from pmgen.training.soft_prompt import ProjectorTarget
-
     given = {k: v for k, v in settings.items() if v is not None}
     cover = ProjectorTarget(target) is ProjectorTarget.COVER
     config = CoverProjectorTrainingConfig if cover else ProjectorTrainingConfig

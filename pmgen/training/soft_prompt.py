@@ -38,9 +38,10 @@ from pipelines.soft_prompt import (
     prepend_soft_prompt,
 )
 from pipelines.text_budget import cut_to_tokens
+from pmgen.config import option
 from pmgen.data.catalogue import Item
 from pmgen.paths import LORA_DIR, PROJECTOR_DIR
-from pmgen.training.loop import StepTrainer, StepTrainingConfig, option
+from pmgen.training.loop import StepTrainer, StepTrainingConfig
 from pmgen.users import UserEncoder
 from user_models.data import SequenceSplits
 
